@@ -1,0 +1,136 @@
+"""From a client's HTTP upgrade request to a session plan: provider, model, key, protocol.
+
+Adapters hand over the path, the query and the headers; everything the request means is decided
+here, identically on every runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .config import PROVIDER_NAMES, Settings
+from .errors import GatewayError
+from .providers import (
+    DISPLAY_NAMES,
+    FORWARDED_QUERY,
+    UPSTREAM_BUILDERS,
+    Credential,
+    Protocol,
+    UpstreamRequest,
+    configured_key,
+)
+
+# Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working; the
+# Azure paths let the AzureOpenAI SDK, pointed at the gateway, work unchanged.
+OPENAI_PATHS = frozenset({"/", "/v1/realtime"})
+AZURE_PATHS = frozenset({"/openai/realtime", "/openai/v1/realtime"})
+REALTIME_PATHS = OPENAI_PATHS | AZURE_PATHS
+
+SUBPROTOCOL_REALTIME = "realtime"
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+SUBPROTOCOL_BETA = "openai-beta.realtime-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """What a client's upgrade request asks for, decided before the upgrade is answered."""
+
+    provider: str
+    model: str
+    client_protocol: Protocol
+    subprotocol: str | None  # the answer to the client's Sec-WebSocket-Protocol offer
+    upstream: UpstreamRequest | None  # None for an in-process provider or when ``error`` is set
+    error: GatewayError | None = None  # reported on the accepted socket, then the session closes
+
+
+def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
+    """The client's ``Sec-WebSocket-Protocol`` offer, in order."""
+    offer = headers.get("sec-websocket-protocol", "")
+    return [item.strip() for item in offer.split(",") if item.strip()]
+
+
+def client_credential(
+    query: Mapping[str, str], headers: Mapping[str, str], subprotocols: list[str]
+) -> Credential | None:
+    """The provider key the client sent, in any of the forms real clients use."""
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return Credential(token.strip(), bearer=True)
+    if headers.get("api-key"):
+        return Credential(headers["api-key"], bearer=False)
+    for protocol in subprotocols:
+        if protocol.startswith(SUBPROTOCOL_KEY_PREFIX) and len(protocol) > len(SUBPROTOCOL_KEY_PREFIX):
+            return Credential(protocol[len(SUBPROTOCOL_KEY_PREFIX) :], bearer=False)
+    for name in ("apiKey", "api_key", "api-key"):
+        if query.get(name):
+            return Credential(query[name], bearer=False)
+    return None
+
+
+def client_protocol(
+    query: Mapping[str, str], headers: Mapping[str, str], subprotocols: list[str]
+) -> Protocol:
+    """``beta`` when the client asks for the Realtime beta interface, else ``ga``."""
+    if "realtime=v1" in headers.get("openai-beta", "").replace(" ", "").split(","):
+        return "beta"
+    if SUBPROTOCOL_BETA in subprotocols or query.get("protocol") == "beta":
+        return "beta"
+    return "ga"
+
+
+def plan_session(
+    path: str, query: Mapping[str, str], headers: Mapping[str, str], settings: Settings
+) -> SessionPlan:
+    """Decide the session a realtime upgrade request asks for.
+
+    ``headers`` must have lower-case names. Errors the client should read as an ``error`` event
+    (unknown provider, no key) are carried in the plan rather than failing the handshake, because a
+    browser cannot read the body of a refused upgrade.
+    """
+    subprotocols = offered_subprotocols(headers)
+    answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
+    protocol = client_protocol(query, headers, subprotocols)
+    default_provider = "azure" if path in AZURE_PATHS else settings.default_provider
+    provider = query.get("provider") or default_provider
+    model = query.get("model") or query.get("deployment") or settings.default_model
+
+    def failed(error: GatewayError) -> SessionPlan:
+        return SessionPlan(provider, model, protocol, answer, None, error)
+
+    if provider not in PROVIDER_NAMES:
+        return failed(
+            GatewayError(
+                "unknown_provider",
+                f"Unknown provider {provider!r}: use one of {', '.join(PROVIDER_NAMES)}.",
+                param="provider",
+            )
+        )
+    if provider == "simulator":
+        return SessionPlan(provider, model, protocol, answer, None)
+    if provider == "azure" and not settings.azure_openai_endpoint:
+        return failed(
+            GatewayError(
+                "provider_not_configured",
+                "Azure OpenAI is not configured on this gateway (AZURE_OPENAI_ENDPOINT is unset).",
+                type="server_error",
+                param="provider",
+            )
+        )
+    credential = client_credential(query, headers, subprotocols)
+    if credential is None:
+        key = configured_key(settings, provider)
+        if key is None:
+            return failed(
+                GatewayError(
+                    "missing_api_key",
+                    f"No API key for {DISPLAY_NAMES[provider]}: send one (Authorization: Bearer, "
+                    "api-key header, the openai-insecure-api-key subprotocol or ?api_key=), or ask "
+                    "the operator to configure one. provider=simulator needs none.",
+                )
+            )
+        credential = Credential(key, bearer=False)
+    extra = {name: query[name] for name in FORWARDED_QUERY if query.get(name)}
+    upstream = UPSTREAM_BUILDERS[provider](settings, model, credential, protocol, extra)
+    return SessionPlan(provider, model, protocol, answer, upstream)

@@ -1,0 +1,99 @@
+"""Where each provider lives and how it is addressed: URL, headers, auth.
+
+The upstream base URL always comes from the operator's settings, never from the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .config import Settings
+
+Protocol = Literal["ga", "beta"]
+
+BETA_HEADER = ("OpenAI-Beta", "realtime=v1")
+# Client query parameters that mean something to the provider and are passed on.
+FORWARDED_QUERY = ("intent",)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A provider key and how the client presented it."""
+
+    secret: str
+    bearer: bool  # it came as ``Authorization: Bearer`` (an Azure Entra token keeps that form)
+
+    def __repr__(self) -> str:  # keys never reach a log line, even by accident
+        return f"Credential(secret='***', bearer={self.bearer})"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """The WebSocket handshake the adapter makes to the provider."""
+
+    url: str
+    headers: dict[str, str] = field(repr=False)  # carries the key
+
+    @property
+    def host(self) -> str:
+        """The provider's host, for messages and logs (the URL's query never is shown)."""
+        return urlsplit(self.url).netloc
+
+
+def _websocket_url(base: str, path: str | None, query: dict[str, str]) -> str:
+    """``base`` with ws(s) scheme, ``path`` (if given) and ``query`` merged into its own query."""
+    parts = urlsplit(base)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    merged = dict(parse_qsl(parts.query))
+    merged.update(query)
+    new_path = parts.path.rstrip("/") + path if path is not None else parts.path
+    return urlunsplit((scheme, parts.netloc, new_path, urlencode(merged), ""))
+
+
+def openai_request(
+    settings: Settings,
+    model: str,
+    credential: Credential,
+    protocol: Protocol,
+    extra: dict[str, str],
+) -> UpstreamRequest:
+    headers = {"Authorization": f"Bearer {credential.secret}"}
+    if protocol == "beta":
+        headers[BETA_HEADER[0]] = BETA_HEADER[1]
+    url = _websocket_url(settings.openai_realtime_url, None, {"model": model, **extra})
+    return UpstreamRequest(url=url, headers=headers)
+
+
+def azure_request(
+    settings: Settings,
+    model: str,
+    credential: Credential,
+    protocol: Protocol,
+    extra: dict[str, str],
+) -> UpstreamRequest:
+    assert settings.azure_openai_endpoint is not None
+    if credential.bearer:
+        headers = {"Authorization": f"Bearer {credential.secret}"}
+    else:
+        headers = {"api-key": credential.secret}
+    if protocol == "beta":
+        headers[BETA_HEADER[0]] = BETA_HEADER[1]
+    if settings.azure_openai_api_version:
+        # Preview deployments: the model is a deployment name, the version a query parameter.
+        query = {"api-version": settings.azure_openai_api_version, "deployment": model, **extra}
+        url = _websocket_url(settings.azure_openai_endpoint, "/openai/realtime", query)
+    else:
+        url = _websocket_url(settings.azure_openai_endpoint, "/openai/v1/realtime", {"model": model, **extra})
+    return UpstreamRequest(url=url, headers=headers)
+
+
+def configured_key(settings: Settings, provider: str) -> str | None:
+    """The operator's key for ``provider``, if one is configured."""
+    secret = {"openai": settings.openai_api_key, "azure": settings.azure_openai_api_key}.get(provider)
+    return secret.get_secret_value() if secret is not None else None
+
+
+UPSTREAM_BUILDERS = {"openai": openai_request, "azure": azure_request}
+DISPLAY_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "simulator": "the simulator"}

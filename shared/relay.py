@@ -1,0 +1,289 @@
+"""The relay core: one client session as a sans-I/O state machine.
+
+An adapter feeds it what happened (the client connected, a frame arrived from either side, the
+provider connection opened or failed, a side closed, time passed) and carries out the actions it
+returns, in order. It reads no clock: every input that can start or end a timer takes ``now``
+(seconds, monotonic), and :meth:`Relay.next_deadline` says when to call :meth:`Relay.tick`.
+
+States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
+``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from enum import Enum
+from typing import Any
+
+from .actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from .config import Settings
+from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
+from .handshake import SessionPlan
+from .inbound import (
+    RejectedFrame,
+    binary_frame_error,
+    parse_client_event,
+    too_large_error,
+    utf8_size,
+)
+from .providers import DISPLAY_NAMES, UpstreamRequest
+from .simulator import Simulator
+
+logger = logging.getLogger("realtime_gateway")
+
+
+class State(Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class UpstreamFailure(Enum):
+    """Why the provider connection could not be opened, as an adapter observes it."""
+
+    UNREACHABLE = "unreachable"  # refused, DNS, TLS: no HTTP answer at all
+    REJECTED = "rejected"  # an HTTP answer other than 101
+    PROTOCOL = "protocol"  # a 101 that was not a valid WebSocket handshake
+
+
+# How the provider's refusal of the handshake is reported: error code and close code by status.
+_REJECTION_CODES: dict[int, tuple[str, int]] = {
+    401: ("upstream_unauthorized", CloseCode.POLICY_VIOLATION),
+    403: ("upstream_forbidden", CloseCode.POLICY_VIOLATION),
+    404: ("upstream_not_found", CloseCode.POLICY_VIOLATION),
+    429: ("upstream_rate_limited", CloseCode.TRY_AGAIN_LATER),
+}
+_REJECTION_HINTS = {
+    401: " Check the API key.",
+    403: " The key may not have access to this model.",
+    404: " Check the model or deployment name.",
+}
+
+
+class Relay:
+    """One client session between a client and its provider."""
+
+    def __init__(self, plan: SessionPlan, settings: Settings, now: float) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.state = State.CONNECTING
+        self.client_ready = False
+        # Client events held until the provider connection opens, and their size in bytes.
+        self._held_for_upstream: deque[str] = deque()
+        self._held_bytes = 0
+        # Provider events held until the client socket is accepted (the adapter may open the
+        # provider first to save a round trip; ``session.created`` must not be lost meanwhile).
+        self._held_for_client: list[str | bytes] = []
+        self._close_held_for_client: CloseClient | None = None
+        self._connect_deadline: float | None = None
+        self._simulator: Simulator | None = None
+        if plan.error is None:
+            if plan.provider == "simulator":
+                self._simulator = Simulator(plan.model, pace=settings.simulator_pace, now=now)
+            else:
+                self._connect_deadline = now + settings.upstream_connect_timeout_seconds
+
+    # -- what the adapter needs to know ----------------------------------------------------------
+
+    @property
+    def upstream_request(self) -> UpstreamRequest | None:
+        """The provider handshake to make, or None when there is no socket to open."""
+        return self.plan.upstream if self.plan.error is None else None
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` must next be called, or None if no timer is running."""
+        if self.state is State.CLOSED:
+            return None
+        if self.state is State.CONNECTING:
+            return self._connect_deadline
+        return self._simulator.next_deadline() if self._simulator is not None else None
+
+    # -- inputs ------------------------------------------------------------------------------------
+
+    def client_connected(self, now: float) -> list[Action]:
+        """The client's upgrade has been answered; frames can now be sent to it."""
+        self.client_ready = True
+        plan = self.plan
+        logger.info(
+            "session start provider=%s model=%s protocol=%s",
+            plan.provider,
+            plan.model,
+            plan.client_protocol,
+        )
+        if plan.error is not None:
+            return self._fail(plan.error, CloseCode.POLICY_VIOLATION, close_upstream=False)
+        if self._simulator is not None:
+            self.state = State.OPEN
+            return [SendToClient(frame) for frame in self._simulator.start(now)]
+        return self._release_held_for_client()
+
+    def upstream_connected(self, now: float) -> list[Action]:
+        """The provider accepted the WebSocket handshake: deliver what the client sent meanwhile."""
+        if self.state is not State.CONNECTING:
+            return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
+        self.state = State.OPEN
+        self._connect_deadline = None
+        actions: list[Action] = [SendToUpstream(frame) for frame in self._held_for_upstream]
+        self._held_for_upstream.clear()
+        self._held_bytes = 0
+        return actions
+
+    def upstream_failed(
+        self, failure: UpstreamFailure, status: int | None = None, detail: str = ""
+    ) -> list[Action]:
+        """The provider connection could not be opened. ``detail`` must hold no secret."""
+        if self.state is not State.CONNECTING:
+            return []
+        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        suffix = f" ({detail})" if detail else ""
+        if failure is UpstreamFailure.REJECTED and status is not None:
+            code, close = _REJECTION_CODES.get(status, ("upstream_error", CloseCode.BAD_GATEWAY))
+            hint = _REJECTION_HINTS.get(status, "")
+            message = f"{name} refused the realtime connection: HTTP {status}{suffix}.{hint}"
+        elif failure is UpstreamFailure.PROTOCOL:
+            code, close = "upstream_error", CloseCode.BAD_GATEWAY
+            message = f"{name} answered with an invalid WebSocket handshake{suffix}."
+        else:
+            code, close = "upstream_unreachable", CloseCode.BAD_GATEWAY
+            message = f"Could not reach {name}{suffix}."
+        logger.warning("upstream failed provider=%s code=%s status=%s", self.plan.provider, code, status)
+        return self._fail(GatewayError(code, message, type="server_error"), close, close_upstream=False)
+
+    def client_text(self, data: str, now: float) -> list[Action]:
+        """A text frame from the client: relay it as is, hold it, or answer with an error event."""
+        if self.state is State.CLOSED:
+            return []
+        limit = self.settings.max_client_message_bytes
+        size = utf8_size(data, limit)
+        if size > limit:
+            return self._to_client(too_large_error(size, limit).to_event())
+        try:
+            event = parse_client_event(data)
+        except RejectedFrame as rejected:
+            return self._to_client(rejected.error.to_event())
+        if self._simulator is not None:
+            return [SendToClient(frame) for frame in self._simulator.receive(event, now)]
+        if self.state is State.OPEN:
+            return [SendToUpstream(data)]
+        return self._hold_for_upstream(data, size, event)
+
+    def client_binary(self, data: bytes, now: float) -> list[Action]:
+        """A binary frame from the client: the protocol has none, so it is refused, not relayed."""
+        if self.state is State.CLOSED:
+            return []
+        return self._to_client(binary_frame_error().to_event())
+
+    def upstream_frame(self, data: str | bytes) -> list[Action]:
+        """A frame from the provider: relayed to the client unchanged, in order."""
+        if self.state is not State.OPEN:
+            return []
+        if not self.client_ready:
+            self._held_for_client.append(data)
+            return []
+        return [SendToClient(data)]
+
+    def client_closed(self, code: int | None, reason: str = "") -> list[Action]:
+        """The client closed (or its connection dropped): close the provider side the same way."""
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        logger.info("session end by client code=%s", code)
+        if self._simulator is not None:
+            return []
+        return [CloseUpstream(sendable_close_code(code, CloseCode.GOING_AWAY), close_reason(reason))]
+
+    def upstream_closed(self, code: int | None, reason: str = "") -> list[Action]:
+        """The provider closed its side: tell the client, with the provider's code where it can."""
+        if self.state is State.CLOSED:
+            return []
+        if self.state is State.CONNECTING:
+            return self.upstream_failed(
+                UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
+            )
+        logger.info("session end by provider code=%s", code)
+        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        if code is None or code == 1006:
+            error = GatewayError(
+                "upstream_connection_lost",
+                f"The connection to {name} was lost.",
+                type="server_error",
+            )
+            return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+        self.state = State.CLOSED
+        reason = close_reason(reason or f"{name} closed the session")
+        return self._close_client(CloseClient(sendable_close_code(code), reason))
+
+    def tick(self, now: float) -> list[Action]:
+        """Time has passed: fire the timers that are due."""
+        if (
+            self.state is State.CONNECTING
+            and self._connect_deadline is not None
+            and now >= self._connect_deadline
+        ):
+            seconds = self.settings.upstream_connect_timeout_seconds
+            name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+            error = GatewayError(
+                "upstream_timeout",
+                f"{name} did not complete the handshake within {seconds:g} s.",
+                type="server_error",
+            )
+            return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=True)
+        if self.state is State.OPEN and self._simulator is not None:
+            return [SendToClient(frame) for frame in self._simulator.poll(now)]
+        return []
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _to_client(self, frame: str) -> list[Action]:
+        if self.client_ready:
+            return [SendToClient(frame)]
+        self._held_for_client.append(frame)
+        return []
+
+    def _hold_for_upstream(self, data: str, size: int, event: dict[str, Any]) -> list[Action]:
+        settings = self.settings
+        if (
+            len(self._held_for_upstream) >= settings.max_pending_client_messages
+            or self._held_bytes + size > settings.max_pending_client_bytes
+        ):
+            error = GatewayError(
+                "buffer_full",
+                "Too many events sent before the provider connection opened; this one was not "
+                "relayed (MAX_PENDING_CLIENT_MESSAGES / MAX_PENDING_CLIENT_BYTES).",
+                client_event_id=event.get("event_id") if isinstance(event.get("event_id"), str) else None,
+            )
+            return self._to_client(error.to_event())
+        self._held_for_upstream.append(data)
+        self._held_bytes += size
+        return []
+
+    def _release_held_for_client(self) -> list[Action]:
+        actions: list[Action] = [SendToClient(frame) for frame in self._held_for_client]
+        self._held_for_client.clear()
+        if self._close_held_for_client is not None:
+            actions.append(self._close_held_for_client)
+            self._close_held_for_client = None
+        return actions
+
+    def _close_client(self, close: CloseClient) -> list[Action]:
+        """Close the client after everything sent before; held until the client is accepted."""
+        if self.client_ready:
+            return [*self._release_held_for_client(), close]
+        self._close_held_for_client = close
+        return []
+
+    def _fail(self, error: GatewayError, close_code: int, *, close_upstream: bool) -> list[Action]:
+        """Report ``error`` to the client, then close the session."""
+        self.state = State.CLOSED
+        self._held_for_upstream.clear()
+        self._held_for_client.append(error.to_event())
+        actions: list[Action] = []
+        if close_upstream:  # first: it may only mean abandoning a handshake, which is instant
+            actions.append(CloseUpstream(CloseCode.GOING_AWAY, "client session ended"))
+        actions += self._close_client(CloseClient(close_code, close_reason(error.message)))
+        return actions

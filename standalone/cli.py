@@ -1,0 +1,59 @@
+"""``realtime-gateway``: run the gateway (``serve``) or talk to one from a terminal (``chat``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from shared.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="realtime-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway (settings come from the environment)")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+
+    chat = commands.add_parser("chat", help="a terminal client: type a line, read the streamed reply")
+    chat.add_argument("--url", default="ws://127.0.0.1:8080/v1/realtime")
+    chat.add_argument("--provider", default="simulator", help="openai, azure or simulator (default)")
+    chat.add_argument("--model", default=None)
+    chat.add_argument("--api-key", default=None, help="sent as a bearer token (default: none)")
+    chat.add_argument("--audio", action="store_true", help="ask for spoken replies (shows transcripts)")
+    chat.add_argument("--message", "-m", action="append", help="send this instead of reading stdin")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port)
+    from .chat import run_chat
+
+    return asyncio.run(run_chat(args.url, args.provider, args.model, args.api_key, args.audio, args.message))
+
+
+def _serve(host: str, port: int) -> int:
+    from aiohttp import web
+
+    from .server import create_app
+
+    settings = Settings.from_mapping(os.environ)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    print(
+        f"realtime-gateway on ws://{host}:{port}/v1/realtime "
+        f"(default provider: {settings.default_provider}); "
+        f"try: realtime-gateway chat --url ws://{host}:{port}/v1/realtime",
+        file=sys.stderr,
+        flush=True,
+    )
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

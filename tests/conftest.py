@@ -1,0 +1,51 @@
+"""Fixtures shared by the end-to-end tests: a fake provider and gateway processes in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.fake_upstream import FakeUpstream
+from support.gateway_process import GatewayProcess, free_port, start_gateway
+
+# The operator key configured on the test gateways; tests check it never shows in logs or events.
+OPERATOR_KEY = "sk-operator-secret-0123456789"
+RUNTIMES = ["standalone"]
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream().start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture(scope="session", params=RUNTIMES)
+def runtime(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    runtime: str, fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway whose OpenAI and Azure providers are the fake upstream, and the simulator."""
+    env = {
+        "OPENAI_REALTIME_URL": fake_upstream.url,
+        "OPENAI_API_KEY": OPERATOR_KEY,
+        "AZURE_OPENAI_ENDPOINT": fake_upstream.http_base,
+        "SIMULATOR_PACE": "0",
+        "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "2",
+    }
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(runtime) / "gateway.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def unreachable_gateway(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway whose OpenAI endpoint is a closed port on loopback, and no operator key."""
+    env = {"OPENAI_REALTIME_URL": f"ws://127.0.0.1:{free_port()}/v1/realtime"}
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(runtime) / "unreachable.log")
+    yield process
+    process.stop()
