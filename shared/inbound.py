@@ -48,9 +48,15 @@ def too_large_error(size: int, limit: int) -> GatewayError:
     )
 
 
-def utf8_size(text: str, limit: int) -> int:
-    """Size of ``text`` in UTF-8, computed only when it could exceed ``limit`` (4 bytes a char)."""
-    return len(text.encode()) if len(text) * 4 > limit else len(text)
+def oversize(text: str, limit: int) -> int | None:
+    """The UTF-8 size of ``text`` if it exceeds ``limit``, else None.
+
+    Encoding is skipped when even 4 bytes a character stays within the limit: the common case.
+    """
+    if len(text) * 4 <= limit:
+        return None
+    size = len(text.encode())
+    return size if size > limit else None
 
 
 def parse_client_event(data: str) -> dict[str, Any]:

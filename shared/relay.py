@@ -23,9 +23,9 @@ from .handshake import SessionPlan
 from .inbound import (
     RejectedFrame,
     binary_frame_error,
+    oversize,
     parse_client_event,
     too_large_error,
-    utf8_size,
 )
 from .providers import DISPLAY_NAMES, UpstreamRequest
 from .simulator import Simulator
@@ -159,8 +159,8 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         limit = self.settings.max_client_message_bytes
-        size = utf8_size(data, limit)
-        if size > limit:
+        size = oversize(data, limit)
+        if size is not None:
             return self._to_client(too_large_error(size, limit).to_event())
         try:
             event = parse_client_event(data)
@@ -170,7 +170,7 @@ class Relay:
             return [SendToClient(frame) for frame in self._simulator.receive(event, now)]
         if self.state is State.OPEN:
             return [SendToUpstream(data)]
-        return self._hold_for_upstream(data, size, event)
+        return self._hold_for_upstream(data, event)
 
     def client_binary(self, data: bytes, now: float) -> list[Action]:
         """A binary frame from the client: the protocol has none, so it is refused, not relayed."""
@@ -245,8 +245,9 @@ class Relay:
         self._held_for_client.append(frame)
         return []
 
-    def _hold_for_upstream(self, data: str, size: int, event: dict[str, Any]) -> list[Action]:
+    def _hold_for_upstream(self, data: str, event: dict[str, Any]) -> list[Action]:
         settings = self.settings
+        size = len(data.encode())  # exact here: only while connecting, off the hot path
         if (
             len(self._held_for_upstream) >= settings.max_pending_client_messages
             or self._held_bytes + size > settings.max_pending_client_bytes
