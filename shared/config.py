@@ -103,10 +103,14 @@ class Settings(BaseModel):
         return None if value == "" else value
 
     @classmethod
+    def names(cls) -> list[str]:
+        """Every setting's name, as it is spelled in the environment."""
+        return [field.alias for field in cls.model_fields.values() if field.alias]
+
+    @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Settings from ``os.environ``, a Worker ``env`` copied into a dict, or a test dict."""
-        names = {field.alias for field in cls.model_fields.values() if field.alias}
-        return cls.model_validate({name: values[name] for name in names if name in values})
+        return cls.model_validate({name: values[name] for name in cls.names() if name in values})
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from .config import PROVIDER_NAMES, Settings
 from .errors import GatewayError
@@ -21,9 +22,10 @@ from .providers import (
     configured_key,
 )
 
-# Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working; the
-# Azure paths let the AzureOpenAI SDK, pointed at the gateway, work unchanged.
-OPENAI_PATHS = frozenset({"/", "/v1/realtime"})
+# Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working;
+# ``/realtime`` is where the SDKs land when their base URL lacks ``/v1``; the Azure paths let the
+# AzureOpenAI SDK, pointed at the gateway, work unchanged.
+OPENAI_PATHS = frozenset({"/", "/v1/realtime", "/realtime"})
 AZURE_PATHS = frozenset({"/openai/realtime", "/openai/v1/realtime"})
 REALTIME_PATHS = OPENAI_PATHS | AZURE_PATHS
 
@@ -80,15 +82,22 @@ def client_protocol(
     return "ga"
 
 
-def plan_session(
-    path: str, query: Mapping[str, str], headers: Mapping[str, str], settings: Settings
-) -> SessionPlan:
+def parse_query(query_string: str) -> dict[str, str]:
+    """The first value of each query parameter (as ``URLSearchParams.get`` gives it)."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        query.setdefault(name, value)
+    return query
+
+
+def plan_session(path: str, query_string: str, headers: Mapping[str, str], settings: Settings) -> SessionPlan:
     """Decide the session a realtime upgrade request asks for.
 
-    ``headers`` must have lower-case names. Errors the client should read as an ``error`` event
-    (unknown provider, no key) are carried in the plan rather than failing the handshake, because a
-    browser cannot read the body of a refused upgrade.
+    ``query_string`` is the raw query (no ``?``); ``headers`` must have lower-case names.
+    Errors the client should read as an ``error`` event (unknown provider, no key) are carried in
+    the plan rather than failing the handshake: a browser cannot read a refused upgrade's body.
     """
+    query = parse_query(query_string)
     subprotocols = offered_subprotocols(headers)
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
     protocol = client_protocol(query, headers, subprotocols)

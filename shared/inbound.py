@@ -65,6 +65,8 @@ def parse_client_event(data: str) -> dict[str, Any]:
         event = json.loads(data)
     except ValueError as exc:  # JSONDecodeError, and lone surrogates in the text
         raise _reject("invalid_json", f"The frame is not valid JSON: {exc}.") from None
+    except RecursionError:  # nesting deeper than the parser's stack: refuse it, don't crash
+        raise _reject("invalid_json", "The frame is nested too deeply to parse.") from None
     if not isinstance(event, dict):
         kind = type(event).__name__.replace("dict", "object").replace("list", "array")
         raise _reject("invalid_event", f"An event must be a JSON object, not {kind}.")

@@ -31,10 +31,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
             headers=answer.headers,
         )
     settings = request.app[SETTINGS]
-    # The first value of each query parameter, as the Worker's URLSearchParams.get gives.
-    query = {name: request.query.getone(name) for name in request.query}
     headers = {name.lower(): value for name, value in request.headers.items()}
-    plan = plan_session(request.path, query, headers, settings)
+    plan = plan_session(request.path, request.query_string, headers, settings)
     session = StandaloneSession(plan, settings, request.app[HTTP_CLIENT])
     return await session.run(request)
 

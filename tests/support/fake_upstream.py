@@ -12,6 +12,8 @@ process serve every scenario:
 - ``burst-<n>``: accept, send ``session.created`` and ``n`` numbered events at once.
 - ``slow-<ms>``: wait ``ms`` before answering the handshake (client events must be held meanwhile).
 - ``silent``: accept and send nothing until the client speaks.
+- ``beta-turn`` or any name starting with it: like the default, but the reply uses the beta event
+  names (``response.text.delta``), as OpenAI does for a client that sent ``OpenAI-Beta: realtime=v1``.
 """
 
 from __future__ import annotations
@@ -167,12 +169,13 @@ class FakeUpstream:
             connection.frames.append(message.data)
             self._notify()
             if message.type is WSMsgType.TEXT and json.loads(message.data).get("type") == "response.create":
-                await self._reply(socket)
+                await self._reply(socket, beta=model.startswith("beta-turn"))
 
-    async def _reply(self, socket: web.WebSocketResponse) -> None:
+    async def _reply(self, socket: web.WebSocketResponse, *, beta: bool = False) -> None:
         response = {"id": "resp_fake", "object": "realtime.response", "status": "in_progress"}
         await socket.send_str(_event("response.created", response=response))
+        delta_type = "response.text.delta" if beta else "response.output_text.delta"
         for word in ("Hello", " from", " upstream"):
-            await socket.send_str(_event("response.output_text.delta", response_id="resp_fake", delta=word))
+            await socket.send_str(_event(delta_type, response_id="resp_fake", delta=word))
         done = {**response, "status": "completed", "usage": {"total_tokens": 3}}
         await socket.send_str(_event("response.done", response=done))

@@ -39,7 +39,9 @@ def test_bad_values_are_refused() -> None:
 
 
 def test_keys_do_not_show_in_repr() -> None:
-    settings = Settings.from_mapping({"OPENAI_API_KEY": "sk-very-secret", "AZURE_OPENAI_API_KEY": "az-secret"})
+    settings = Settings.from_mapping(
+        {"OPENAI_API_KEY": "sk-very-secret", "AZURE_OPENAI_API_KEY": "az-secret"}
+    )
     assert "sk-very-secret" not in repr(settings)
     assert "az-secret" not in repr(settings)
 
