@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+WORKER_PORT ?= 8787
+NODE_INSTALLED := node_modules/.installed
+
+.PHONY: run worker test worker-deps format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +23,22 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED)
 	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} $(BIN)/realtime-gateway serve --host $(HOST) --port $(PORT)
 
-# Lint, then every test.
-test: $(INSTALLED)
+# The Worker's local host: Node packages (pyodide, ws, wrangler) and the Worker's Python
+# packages unpacked into python_modules/ (tests/worker_host/README.md).
+$(NODE_INSTALLED): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+worker-deps: $(INSTALLED) $(NODE_INSTALLED)
+	$(BIN)/python tests/worker_host/vendor.py
+
+# The real Worker entry (worker/entry.py) under Pyodide on http://127.0.0.1:$(WORKER_PORT), with
+# the same settings from the environment as `make run`.
+worker: worker-deps
+	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs --entry worker/entry.py --host $(HOST) --port $(WORKER_PORT)
+
+# Lint, then every test, on both runtimes.
+test: worker-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

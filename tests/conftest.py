@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from support.fake_upstream import FakeUpstream
-from support.gateway_process import GatewayProcess, free_port, start_gateway
+from support.gateway_process import GatewayProcess, free_port, runtime_missing, start_gateway
 
 # The operator key configured on the test gateways; tests check it never shows in logs or events.
 OPERATOR_KEY = "sk-operator-secret-0123456789"
-RUNTIMES = ["standalone"]
+RUNTIMES = ["standalone", "worker"]
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,11 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 
 @pytest.fixture(scope="session", params=RUNTIMES)
 def runtime(request: pytest.FixtureRequest) -> str:
+    missing = runtime_missing(request.param)
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{request.param} runtime unavailable in CI: {missing}")
+        pytest.skip(missing)
     return request.param
 
 

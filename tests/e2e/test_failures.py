@@ -58,7 +58,8 @@ async def test_unreachable_provider(unreachable_gateway: GatewayProcess) -> None
     url = unreachable_gateway.url()
     events, close, _ = await error_then_close(url, additional_headers={"Authorization": "Bearer sk-x"})
     assert_error_event(events[0], "upstream_unreachable")
-    assert "connection refused" in events[0]["error"]["message"].lower()
+    if unreachable_gateway.runtime == "standalone":  # workerd's fetch gives no reason to pass on
+        assert "connection refused" in events[0]["error"]["message"].lower()
     assert close == 1014
 
 

@@ -50,17 +50,22 @@ class GatewayProcess:
 
 def command_for(runtime: str, port: int) -> list[str]:
     if runtime == "standalone":
-        return [
-            sys.executable,
-            "-m",
-            "standalone.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
+        return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if runtime == "worker":
+        # The real Worker entry on the local Pyodide host (tests/worker_host/README.md); its env
+        # bindings are the process's upper-case environment variables, as `wrangler dev` vars.
+        host = str(ROOT / "tests" / "worker_host" / "host.mjs")
+        return ["node", host, "--entry", "worker/entry.py", "--host", "127.0.0.1", "--port", str(port)]
     raise ValueError(f"unknown runtime {runtime!r}")
+
+
+def runtime_missing(runtime: str) -> str | None:
+    """Why ``runtime`` cannot start on this machine, or None if it can."""
+    if runtime == "worker":
+        for needed in ("node_modules/pyodide", "python_modules/workers"):
+            if not (ROOT / needed).exists():
+                return f"{needed} is missing: run `make test` (npm ci + tests/worker_host/vendor.py)"
+    return None
 
 
 def start_gateway(runtime: str, env: dict[str, str], log_path: Path) -> GatewayProcess:

@@ -1,0 +1,1 @@
+"""The Cloudflare Python Worker runtime: the relay core behind workerd's WebSocket API."""
