@@ -32,10 +32,13 @@ $(NODE_INSTALLED): package.json package-lock.json
 worker-deps: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/python tests/worker_host/vendor.py
 
-# The real Worker entry (worker/entry.py) under Pyodide on http://127.0.0.1:$(WORKER_PORT), with
-# the same settings from the environment as `make run`.
+# The Worker bundle (what wrangler deploys: build/worker/) under Pyodide on
+# http://$(HOST):$(WORKER_PORT), with the same settings from the environment as `make run`.
 worker: worker-deps
-	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs --entry worker/entry.py --host $(HOST) --port $(WORKER_PORT)
+	$(BIN)/python worker/build_bundle.py
+	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs \
+		--entry build/worker/entry.py --root build/worker --python-modules python_modules \
+		--host $(HOST) --port $(WORKER_PORT)
 
 # Lint, then every test, on both runtimes.
 test: worker-deps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -52,11 +53,26 @@ def command_for(runtime: str, port: int) -> list[str]:
     if runtime == "standalone":
         return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if runtime == "worker":
-        # The real Worker entry on the local Pyodide host (tests/worker_host/README.md); its env
-        # bindings are the process's upper-case environment variables, as `wrangler dev` vars.
-        host = str(ROOT / "tests" / "worker_host" / "host.mjs")
-        return ["node", host, "--entry", "worker/entry.py", "--host", "127.0.0.1", "--port", str(port)]
+        # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
+        # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
+        # upper-case environment variables, as `wrangler dev` vars are.
+        bundle = worker_bundle()
+        return [
+            "node",
+            str(ROOT / "tests" / "worker_host" / "host.mjs"),
+            *("--entry", str(bundle / "entry.py"), "--root", str(bundle)),
+            *("--python-modules", str(ROOT / "python_modules")),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ]
     raise ValueError(f"unknown runtime {runtime!r}")
+
+
+@functools.cache
+def worker_bundle() -> Path:
+    """The Worker's bundle root, built once per test run from the current tree."""
+    from worker.build_bundle import build
+
+    return build()
 
 
 def runtime_missing(runtime: str) -> str | None:
