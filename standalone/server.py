@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
@@ -37,7 +38,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     return await session.run(request)
 
 
-async def _http_client(app: web.Application) -> object:
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
     # One connection pool for every upstream socket; no per-host cap, each session is one socket.
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
         app[HTTP_CLIENT] = client
