@@ -12,9 +12,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 ProviderName = Literal["openai", "azure", "simulator"]
+ProtocolName = Literal["ga", "beta"]
 PROVIDER_NAMES: tuple[str, ...] = ("openai", "azure", "simulator")
 
 MiB = 1024 * 1024
+
+# OpenAI retired the Realtime beta models in 2026; a client asking for one gets its GA successor.
+RETIRED_MODEL_SUCCESSORS: dict[str, str] = {
+    "gpt-4o-realtime-preview": "gpt-realtime",
+    "gpt-4o-realtime-preview-2024-10-01": "gpt-realtime",
+    "gpt-4o-realtime-preview-2024-12-17": "gpt-realtime",
+    "gpt-4o-realtime-preview-2025-06-03": "gpt-realtime",
+    "gpt-4o-mini-realtime-preview": "gpt-realtime-mini",
+    "gpt-4o-mini-realtime-preview-2024-12-17": "gpt-realtime-mini",
+}
+
+
+def format_aliases(aliases: Mapping[str, str]) -> str:
+    return ",".join(f"{name}={target}" for name, target in aliases.items())
 
 
 class Settings(BaseModel):
@@ -39,6 +54,18 @@ class Settings(BaseModel):
     openai_api_key: SecretStr | None = Field(
         None, alias="OPENAI_API_KEY", description="Used when a client sends no key of its own."
     )
+    openai_protocol: ProtocolName = Field(
+        "ga",
+        alias="OPENAI_PROTOCOL",
+        description="The interface OpenAI's endpoint speaks: ga (OpenAI retired beta in 2026) or beta.",
+    )
+    model_aliases: dict[str, str] = Field(
+        RETIRED_MODEL_SUCCESSORS,
+        alias="MODEL_ALIASES",
+        description="name=target pairs, comma-separated, applied to the model a client asks for "
+        "(not to Azure deployment names). The default maps the retired preview models to their "
+        "GA successors; an empty value turns aliasing off.",
+    )
 
     azure_openai_endpoint: str | None = Field(
         None,
@@ -54,6 +81,12 @@ class Settings(BaseModel):
         None,
         alias="AZURE_OPENAI_API_VERSION",
         description="When set, Azure is reached on the preview path /openai/realtime?api-version=.",
+    )
+    azure_openai_protocol: ProtocolName | None = Field(
+        None,
+        alias="AZURE_OPENAI_PROTOCOL",
+        description="The interface the Azure deployment speaks; default: beta on the preview path "
+        "(AZURE_OPENAI_API_VERSION set), else ga.",
     )
 
     max_client_message_bytes: int = Field(
@@ -96,7 +129,26 @@ class Settings(BaseModel):
     )
     log_level: str = Field("INFO", alias="LOG_LEVEL", description="Python logging level.")
 
-    @field_validator("openai_api_key", "azure_openai_api_key", "azure_openai_endpoint", mode="before")
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _parse_aliases(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        aliases = {}
+        for pair in filter(None, (item.strip() for item in value.split(","))):
+            name, equals, target = pair.partition("=")
+            if not equals or not name.strip() or not target.strip():
+                raise ValueError(f"expected name=target, got {pair!r}")
+            aliases[name.strip()] = target.strip()
+        return aliases
+
+    @field_validator(
+        "openai_api_key",
+        "azure_openai_api_key",
+        "azure_openai_endpoint",
+        "azure_openai_protocol",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # An exported-but-empty variable (``OPENAI_API_KEY=``) means "not configured".
@@ -117,6 +169,11 @@ class Settings(BaseModel):
         """(name, default, description) of every setting, for the README and ``--help``."""
         rows = []
         for field in cls.model_fields.values():
-            default = "" if field.default is None else str(field.default)
+            if field.default is None:
+                default = ""
+            elif isinstance(field.default, dict):
+                default = format_aliases(field.default)
+            else:
+                default = str(field.default)
             rows.append((field.alias or "", default, field.description or ""))
         return rows

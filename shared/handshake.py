@@ -20,6 +20,7 @@ from .providers import (
     Protocol,
     UpstreamRequest,
     configured_key,
+    upstream_protocol,
 )
 
 # Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working;
@@ -39,8 +40,9 @@ class SessionPlan:
     """What a client's upgrade request asks for, decided before the upgrade is answered."""
 
     provider: str
-    model: str
+    model: str  # what the provider is asked for, after MODEL_ALIASES
     client_protocol: Protocol
+    upstream_protocol: Protocol
     subprotocol: str | None  # the answer to the client's Sec-WebSocket-Protocol offer
     upstream: UpstreamRequest | None  # None for an in-process provider or when ``error`` is set
     error: GatewayError | None = None  # reported on the accepted socket, then the session closes
@@ -104,9 +106,12 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
     default_provider = "azure" if path in AZURE_PATHS else settings.default_provider
     provider = query.get("provider") or default_provider
     model = query.get("model") or query.get("deployment") or settings.default_model
+    if provider != "azure":  # Azure deployments carry the operator's own names
+        model = settings.model_aliases.get(model, model)
+    speaks = upstream_protocol(settings, provider)
 
     def failed(error: GatewayError) -> SessionPlan:
-        return SessionPlan(provider, model, protocol, answer, None, error)
+        return SessionPlan(provider, model, protocol, speaks, answer, None, error)
 
     if provider not in PROVIDER_NAMES:
         return failed(
@@ -117,7 +122,7 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
             )
         )
     if provider == "simulator":
-        return SessionPlan(provider, model, protocol, answer, None)
+        return SessionPlan(provider, model, protocol, speaks, answer, None)
     if provider == "azure" and not settings.azure_openai_endpoint:
         return failed(
             GatewayError(
@@ -141,5 +146,5 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
             )
         credential = Credential(key, bearer=False)
     extra = {name: query[name] for name in FORWARDED_QUERY if query.get(name)}
-    upstream = UPSTREAM_BUILDERS[provider](settings, model, credential, protocol, extra)
-    return SessionPlan(provider, model, protocol, answer, upstream)
+    upstream = UPSTREAM_BUILDERS[provider](settings, model, credential, speaks, extra)
+    return SessionPlan(provider, model, protocol, speaks, answer, upstream)

@@ -89,6 +89,17 @@ def azure_request(
     return UpstreamRequest(url=url, headers=headers)
 
 
+def upstream_protocol(settings: Settings, provider: str) -> Protocol:
+    """The interface ``provider`` speaks: what the gateway sends it, and what it must translate."""
+    if provider == "openai":
+        return settings.openai_protocol
+    if provider == "azure":
+        if settings.azure_openai_protocol is not None:
+            return settings.azure_openai_protocol
+        return "beta" if settings.azure_openai_api_version else "ga"
+    return "ga"  # the simulator
+
+
 def configured_key(settings: Settings, provider: str) -> str | None:
     """The operator's key for ``provider``, if one is configured."""
     secret = {"openai": settings.openai_api_key, "azure": settings.azure_openai_api_key}.get(provider)

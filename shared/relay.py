@@ -11,6 +11,7 @@ States: ``CONNECTING`` (provider handshake under way; client events are held, bo
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
 from enum import Enum
@@ -29,6 +30,7 @@ from .inbound import (
 )
 from .providers import DISPLAY_NAMES, UpstreamRequest
 from .simulator import Simulator
+from .translation import Translator
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -78,6 +80,10 @@ class Relay:
         self._close_held_for_client: CloseClient | None = None
         self._connect_deadline: float | None = None
         self._simulator: Simulator | None = None
+        # Only sessions whose client and provider speak different interfaces pay for translation.
+        self._translator: Translator | None = None
+        if plan.error is None and plan.client_protocol != plan.upstream_protocol:
+            self._translator = Translator(plan.client_protocol, plan.upstream_protocol)
         if plan.error is None:
             if plan.provider == "simulator":
                 self._simulator = Simulator(plan.model, pace=settings.simulator_pace, now=now)
@@ -119,7 +125,7 @@ class Relay:
             return self._fail(plan.error, CloseCode.POLICY_VIOLATION, close_upstream=False)
         if self._simulator is not None:
             self.state = State.OPEN
-            return [SendToClient(frame) for frame in self._simulator.start(now)]
+            return self._from_simulator(self._simulator.start(now))
         return self._release_held_for_client()
 
     def upstream_connected(self, now: float) -> list[Action]:
@@ -166,8 +172,10 @@ class Relay:
             event = parse_client_event(data)
         except RejectedFrame as rejected:
             return self._to_client(rejected.error.to_event())
+        if self._translator is not None:
+            return self._translated_client_event(data, event, now)
         if self._simulator is not None:
-            return [SendToClient(frame) for frame in self._simulator.receive(event, now)]
+            return self._from_simulator(self._simulator.receive(event, now))
         if self.state is State.OPEN:
             return [SendToUpstream(data)]
         return self._hold_for_upstream(data, event)
@@ -179,13 +187,17 @@ class Relay:
         return self._to_client(binary_frame_error().to_event())
 
     def upstream_frame(self, data: str | bytes) -> list[Action]:
-        """A frame from the provider: relayed to the client unchanged, in order."""
+        """A frame from the provider: relayed to the client in order, translated if it must be."""
         if self.state is not State.OPEN:
             return []
+        if self._translator is not None and isinstance(data, str):
+            frames: list[str | bytes] = list(self._translator.to_client(data))
+        else:
+            frames = [data]
         if not self.client_ready:
-            self._held_for_client.append(data)
+            self._held_for_client += frames
             return []
-        return [SendToClient(data)]
+        return [SendToClient(frame) for frame in frames]
 
     def client_closed(self, code: int | None, reason: str = "") -> list[Action]:
         """The client closed (or its connection dropped): close the provider side the same way."""
@@ -234,10 +246,31 @@ class Relay:
             )
             return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=True)
         if self.state is State.OPEN and self._simulator is not None:
-            return [SendToClient(frame) for frame in self._simulator.poll(now)]
+            return self._from_simulator(self._simulator.poll(now))
         return []
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _translated_client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
+        assert self._translator is not None
+        frames, notices = self._translator.to_upstream(event, data)
+        actions: list[Action] = []
+        for notice in notices:
+            actions += self._to_client(notice)
+        for frame in frames:
+            if self._simulator is not None:
+                translated = event if frame is data else json.loads(frame)
+                actions += self._from_simulator(self._simulator.receive(translated, now))
+            elif self.state is State.OPEN:
+                actions.append(SendToUpstream(frame))
+            else:
+                actions += self._hold_for_upstream(frame, event)
+        return actions
+
+    def _from_simulator(self, frames: list[str]) -> list[Action]:
+        if self._translator is None:
+            return [SendToClient(frame) for frame in frames]
+        return [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
 
     def _to_client(self, frame: str) -> list[Action]:
         if self.client_ready:

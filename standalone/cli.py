@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import ssl
 import sys
 
 from shared.config import Settings
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the gateway (settings come from the environment)")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this certificate (PEM)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
 
     chat = commands.add_parser("chat", help="a terminal client: type a line, read the streamed reply")
     chat.add_argument("--url", default="ws://127.0.0.1:8080/v1/realtime")
@@ -29,29 +32,36 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args.host, args.port)
+        if bool(args.tls_cert) != bool(args.tls_key):
+            parser.error("--tls-cert and --tls-key go together")
+        return _serve(args.host, args.port, args.tls_cert, args.tls_key)
     from .chat import run_chat
 
     return asyncio.run(run_chat(args.url, args.provider, args.model, args.api_key, args.audio, args.message))
 
 
-def _serve(host: str, port: int) -> int:
+def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | None = None) -> int:
     from aiohttp import web
 
     from .server import create_app
 
+    tls = None
+    if tls_cert and tls_key:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(tls_cert, tls_key)
+    scheme = "wss" if tls else "ws"
     settings = Settings.from_mapping(os.environ)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     print(
-        f"realtime-gateway on ws://{host}:{port}/v1/realtime "
+        f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
         f"(default provider: {settings.default_provider}); "
-        f"try: realtime-gateway chat --url ws://{host}:{port}/v1/realtime",
+        f"try: realtime-gateway chat --url {scheme}://{host}:{port}/v1/realtime",
         file=sys.stderr,
         flush=True,
     )
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    web.run_app(create_app(settings), host=host, port=port, ssl_context=tls, print=None, access_log=None)
     return 0
 
 

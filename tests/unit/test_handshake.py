@@ -237,7 +237,7 @@ def test_azure_operator_key_goes_as_api_key_header() -> None:
     ],
 )
 @pytest.mark.parametrize("provider", ["openai", "azure"])
-def test_beta_client_gets_the_beta_header_upstream(
+def test_beta_client_is_recognised_and_translated_for_a_ga_provider(
     query: dict[str, str], headers: dict[str, str], provider: str
 ) -> None:
     session = plan(
@@ -245,7 +245,43 @@ def test_beta_client_gets_the_beta_header_upstream(
         headers={"authorization": f"Bearer {CLIENT_KEY}", **headers},
     )
     assert session.client_protocol == "beta"
+    assert session.upstream_protocol == "ga"
+    assert "OpenAI-Beta" not in upstream_of(session)[3]  # a GA provider refuses the beta header
+
+
+@pytest.mark.parametrize(
+    ("provider", "config"),
+    [
+        pytest.param("openai", {"OPENAI_PROTOCOL": "beta"}, id="openai-beta-endpoint"),
+        pytest.param("azure", {"AZURE_OPENAI_API_VERSION": "2024-10-01-preview"}, id="azure-preview"),
+        pytest.param("azure", {"AZURE_OPENAI_PROTOCOL": "beta"}, id="azure-beta"),
+    ],
+)
+@pytest.mark.parametrize("client", [{}, {"openai-beta": "realtime=v1"}], ids=["ga-client", "beta-client"])
+def test_a_beta_provider_gets_the_beta_header(
+    provider: str, config: dict[str, str], client: dict[str, str]
+) -> None:
+    headers = {"authorization": f"Bearer {CLIENT_KEY}", **client}
+    session = plan(query={"provider": provider, "model": "m"}, headers=headers, config=settings(**config))
+    assert session.upstream_protocol == "beta"
     assert upstream_of(session)[3]["OpenAI-Beta"] == "realtime=v1"
+
+
+def test_retired_models_are_aliased_for_openai_but_not_for_azure_deployments() -> None:
+    assert plan(query={"model": "gpt-4o-realtime-preview"}).model == "gpt-realtime"
+    assert plan(query={"model": "gpt-4o-mini-realtime-preview-2024-12-17"}).model == "gpt-realtime-mini"
+    assert plan(query={}).model == "gpt-realtime"  # the default model, aliased
+    azure = plan(query={"provider": "azure", "deployment": "gpt-4o-realtime-preview"})
+    assert azure.model == "gpt-4o-realtime-preview"
+
+
+def test_model_aliases_come_from_the_operator() -> None:
+    config = settings(MODEL_ALIASES="fast=gpt-realtime-mini, gpt-4o-realtime-preview=my-model")
+    assert plan(query={"model": "fast"}, config=config).model == "gpt-realtime-mini"
+    assert plan(query={"model": "gpt-4o-realtime-preview"}, config=config).model == "my-model"
+    assert plan(query={"model": "gpt-4o-realtime-preview"}, config=settings(MODEL_ALIASES="")).model == (
+        "gpt-4o-realtime-preview"
+    )
 
 
 @pytest.mark.parametrize(
