@@ -38,6 +38,7 @@ worker: worker-deps
 	$(BIN)/python worker/build_bundle.py
 	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs \
 		--entry build/worker/entry.py --root build/worker --python-modules python_modules \
+		--cache-dir node_modules/.cache/worker-host \
 		--host $(HOST) --port $(WORKER_PORT)
 
 # Lint, then every test, on both runtimes.
@@ -52,3 +53,10 @@ format: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The benchmark suite (not part of `make test`, ~6 minutes): the gateway against a client talking to
+# the same upstream directly; writes bench/RESULTS.md and bench/latency.png (see bench/run.py).
+.PHONY: bench
+bench: $(INSTALLED)
+	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q matplotlib
+	$(BIN)/python -m bench.run

@@ -116,10 +116,11 @@ class Relay:
         self.client_ready = True
         plan = self.plan
         logger.info(
-            "session start provider=%s model=%s protocol=%s",
+            "session start provider=%s model=%s protocol=%s->%s",
             plan.provider,
             plan.model,
             plan.client_protocol,
+            plan.upstream_protocol,
         )
         if plan.error is not None:
             return self._fail(plan.error, CloseCode.POLICY_VIOLATION, close_upstream=False)

@@ -62,6 +62,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
             *("--entry", str(bundle / "entry.py"), "--root", str(bundle)),
             *("--python-modules", str(ROOT / "python_modules")),
+            *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
