@@ -1,4 +1,8 @@
-"""Fixtures shared by the end-to-end tests: a fake provider and gateway processes in front of it."""
+"""Fixtures shared by the end-to-end tests: a fake provider and gateway processes in front of it.
+
+Every gateway fixture is session-scoped and per runtime, and starts its process only when a test
+asks for it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from support.gateway_process import GatewayProcess, free_port, runtime_missing, 
 # The operator key configured on the test gateways; tests check it never shows in logs or events.
 OPERATOR_KEY = "sk-operator-secret-0123456789"
 RUNTIMES = ["standalone", "worker"]
+# The Azure API version that sends the gateway to Azure's preview path (a beta deployment).
+AZURE_PREVIEW_API_VERSION = "2024-10-01-preview"
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +37,19 @@ def runtime(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def _gateway(
+    runtime: str, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[GatewayProcess]:
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(f"{runtime}-{name}") / "gateway.log")
+    yield process
+    process.stop()
+
+
 @pytest.fixture(scope="session")
 def gateway(
     runtime: str, fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    """A gateway whose OpenAI and Azure providers are the fake upstream, and the simulator."""
+    """A gateway as deployed today: OpenAI and Azure are the fake's GA endpoints; and the simulator."""
     env = {
         "OPENAI_REALTIME_URL": fake_upstream.url,
         "OPENAI_API_KEY": OPERATOR_KEY,
@@ -43,15 +57,29 @@ def gateway(
         "SIMULATOR_PACE": "0",
         "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "2",
     }
-    process = start_gateway(runtime, env, tmp_path_factory.mktemp(runtime) / "gateway.log")
-    yield process
-    process.stop()
+    yield from _gateway(runtime, env, tmp_path_factory, "ga")
+
+
+@pytest.fixture(scope="session")
+def beta_gateway(
+    runtime: str, fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway whose providers speak beta: OpenAI (``OPENAI_PROTOCOL=beta``) is the fake's beta
+    endpoint, Azure its preview path (``AZURE_OPENAI_API_VERSION`` set, so beta by default)."""
+    env = {
+        "OPENAI_REALTIME_URL": fake_upstream.beta_url,
+        "OPENAI_PROTOCOL": "beta",
+        "OPENAI_API_KEY": OPERATOR_KEY,
+        "AZURE_OPENAI_ENDPOINT": fake_upstream.http_base,
+        "AZURE_OPENAI_API_VERSION": AZURE_PREVIEW_API_VERSION,
+        "SIMULATOR_PACE": "0",
+        "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "2",
+    }
+    yield from _gateway(runtime, env, tmp_path_factory, "beta")
 
 
 @pytest.fixture(scope="session")
 def unreachable_gateway(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """A gateway whose OpenAI endpoint is a closed port on loopback, and no operator key."""
     env = {"OPENAI_REALTIME_URL": f"ws://127.0.0.1:{free_port()}/v1/realtime"}
-    process = start_gateway(runtime, env, tmp_path_factory.mktemp(runtime) / "unreachable.log")
-    yield process
-    process.stop()
+    yield from _gateway(runtime, env, tmp_path_factory, "unreachable")

@@ -2,10 +2,12 @@
 
 The SDK builds ``{websocket_base_url}/realtime?model=...``, so the base is the gateway's ``/v1``.
 Each client flavour (GA ``client.realtime`` and beta ``client.beta.realtime``, async and sync) runs
-one scripted text turn against the fake provider; the tests check what the provider saw and what
-the SDK made of the events relayed back. GA text and audio turns against ``provider=simulator``
-follow. The SDK always sends its ``api_key`` as a bearer token, which the gateway passes on instead
-of its operator key unless the header is omitted.
+one scripted text turn against a fake provider speaking its protocol (GA: ``gateway``; beta:
+``beta_gateway``), where the gateway relays byte for byte; the tests check what the provider saw
+and what the SDK made of the events relayed back. The beta flavours then hold the same turn against
+the GA provider, through the gateway's translation. GA text and audio turns against
+``provider=simulator`` follow. The SDK always sends its ``api_key`` as a bearer token, which the
+gateway passes on instead of its operator key unless the header is omitted.
 """
 
 from __future__ import annotations
@@ -139,14 +141,9 @@ def flavour(request: pytest.FixtureRequest) -> Flavour:
     return request.param
 
 
-@pytest.fixture
-async def turn(
-    gateway: GatewayProcess, fake_upstream: FakeUpstream, flavour: Flavour, request: pytest.FixtureRequest
+async def run_turn(
+    flavour: Flavour, gateway: GatewayProcess, fake_upstream: FakeUpstream, model: str
 ) -> Turn:
-    """A text turn of ``flavour`` against the fake provider, under a model name of its own."""
-    # The fake answers in the beta event names for models starting with "beta-turn".
-    prefix = "beta-turn" if flavour.beta else "sdk"
-    model = f"{prefix}-{flavour.name}-{request.node.originalname.removeprefix('test_')}"
     if flavour.sync:
         sent, events = await asyncio.to_thread(sync_text_turn, flavour, gateway, model)
     else:
@@ -155,11 +152,32 @@ async def turn(
     return Turn(model, sent, events, fake_upstream.connection_for(model), frames)
 
 
+@pytest.fixture
+async def turn(
+    runtime: str, flavour: Flavour, fake_upstream: FakeUpstream, request: pytest.FixtureRequest
+) -> Turn:
+    """A text turn of ``flavour`` against the fake provider speaking its protocol, under a model
+    name of its own. (``runtime`` parametrizes the test; the gateway is looked up by protocol.)"""
+    gateway = request.getfixturevalue("beta_gateway" if flavour.beta else "gateway")
+    model = f"sdk-{flavour.name}-{request.node.originalname.removeprefix('test_')}"
+    return await run_turn(flavour, gateway, fake_upstream, model)
+
+
+@pytest.fixture(params=[flavour for flavour in FLAVOURS if flavour.beta], ids=lambda flavour: flavour.name)
+async def translated_turn(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream, request: pytest.FixtureRequest
+) -> Turn:
+    """A text turn of a beta flavour against the GA provider: the gateway translates both ways."""
+    flavour: Flavour = request.param
+    model = f"sdk-translated-{flavour.name}-{request.node.originalname.removeprefix('test_')}"
+    return await run_turn(flavour, gateway, fake_upstream, model)
+
+
 # -- against the fake provider ---------------------------------------------------------------------
 
 
-async def test_sdk_reaches_the_provider_realtime_path_with_its_model(turn: Turn) -> None:
-    assert turn.upstream.path == "/v1/realtime"
+async def test_sdk_reaches_the_provider_realtime_path_with_its_model(turn: Turn, flavour: Flavour) -> None:
+    assert turn.upstream.path == ("/beta/v1/realtime" if flavour.beta else "/v1/realtime")
     assert turn.upstream.query == {"model": turn.model}
 
 
@@ -168,13 +186,15 @@ async def test_sdk_api_key_reaches_the_provider_as_bearer(turn: Turn) -> None:
     assert OPERATOR_KEY not in json.dumps(turn.upstream.headers)
 
 
-async def test_beta_header_reaches_the_provider_only_for_the_beta_client(
-    turn: Turn, flavour: Flavour
-) -> None:
+async def test_beta_header_reaches_only_the_beta_provider(turn: Turn, flavour: Flavour) -> None:
     if flavour.beta:
         assert turn.upstream.headers["openai-beta"] == "realtime=v1"
     else:
         assert "openai-beta" not in turn.upstream.headers
+
+
+async def test_the_strict_provider_accepted_every_event(turn: Turn) -> None:
+    assert turn.upstream.errors == []
 
 
 async def test_sdk_frames_reach_the_provider_exactly_as_serialised(turn: Turn) -> None:
@@ -222,6 +242,68 @@ async def test_sdk_omitting_authorization_gets_the_operator_key_upstream(
         async with asyncio.timeout(TURN_TIMEOUT_SECONDS), manager as connection:
             assert isinstance(await connection.recv(), ga_types.SessionCreatedEvent)
     assert fake_upstream.connection_for(model).headers["authorization"] == f"Bearer {OPERATOR_KEY}"
+
+
+# -- a beta SDK against the GA provider, through translation ---------------------------------------
+
+# What the beta SDK gets for its turn: session.created, then session.updated, its user item, and the
+# reply. GA's conversation.item.added + .done pairs arrive as one beta conversation.item.created.
+TRANSLATED_TURN_TYPES = [
+    "session.created",
+    "session.updated",
+    "conversation.item.created",
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.created",
+    "response.content_part.added",
+    *["response.text.delta"] * 3,
+    "response.text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.done",
+]
+
+
+async def test_beta_sdk_through_translation_sends_ga_upstream(translated_turn: Turn) -> None:
+    turn = translated_turn
+    assert turn.upstream.path == "/v1/realtime"
+    assert "openai-beta" not in turn.upstream.headers  # the GA endpoint would refuse the session
+    assert turn.upstream.errors == []  # and it refuses any beta field: none reached it
+    update, item, response = turn.upstream_frames
+    assert json.loads(update) == {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "output_modalities": ["text"],
+            "instructions": BETA_SESSION["instructions"],
+        },
+    }
+    assert [item, response] == turn.sent[1:]  # the same in both protocols: relayed as serialised
+
+
+async def test_beta_sdk_through_translation_receives_beta_events(translated_turn: Turn) -> None:
+    events = translated_turn.events
+    assert [event.type for event in events] == TRANSLATED_TURN_TYPES
+    assert all(sdk_knows(event) for event in events)
+    assert isinstance(events[0], beta_types.SessionCreatedEvent)
+    assert events[0].session.modalities == ["text", "audio"]  # GA's ["audio"], as beta says it
+    assert events[0].session.input_audio_format == "pcm16"
+    assert isinstance(events[1], beta_types.SessionUpdatedEvent)
+    assert events[1].session.modalities == ["text"]
+    created = of_type(events, "conversation.item.created", beta_types.ConversationItemCreatedEvent)
+    assert [event.item.role for event in created] == ["user", "assistant"]
+    deltas = of_type(events, "response.text.delta", beta_types.ResponseTextDeltaEvent)
+    assert "".join(event.delta for event in deltas) == "Hello from upstream"
+    (text_done,) = of_type(events, "response.text.done", beta_types.ResponseTextDoneEvent)
+    assert text_done.text == "Hello from upstream"
+    (part_done,) = of_type(events, "response.content_part.done", beta_types.ResponseContentPartDoneEvent)
+    assert part_done.part.type == "text"
+    done = events[-1]
+    assert isinstance(done, beta_types.ResponseDoneEvent)
+    assert done.response.status == "completed"
+    assert done.response.output[0].content[0].type == "text"
+    assert done.response.usage is not None
+    assert done.response.usage.total_tokens == 3
 
 
 # -- against the simulator -------------------------------------------------------------------------
@@ -297,8 +379,9 @@ async def test_simulator_audio_turn_through_the_sdk(gateway: GatewayProcess) -> 
     assert len(transcript) / 60 <= seconds <= len(transcript) / 2
 
 
-def test_sdk_key_never_logged(gateway: GatewayProcess) -> None:
+def test_sdk_key_never_logged(gateway: GatewayProcess, beta_gateway: GatewayProcess) -> None:
     """Runs after the other tests of this module, which sent the SDK's key on every connection."""
-    log = gateway.log()
-    assert "provider=openai model=sdk-ga-async" in log  # the log is being written
-    assert SDK_KEY not in log
+    for process, model in ((gateway, "sdk-ga-async"), (beta_gateway, "sdk-beta-async")):
+        log = process.log()
+        assert f"provider=openai model={model}" in log  # the log is being written
+        assert SDK_KEY not in log

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import websockets
-from conftest import OPERATOR_KEY
+from conftest import AZURE_PREVIEW_API_VERSION, OPERATOR_KEY
 from support.fake_upstream import FakeUpstream
 from support.gateway_process import GatewayProcess
 
@@ -16,6 +16,17 @@ CLIENT_KEY = "sk-client-key-abcdef987654"
 
 async def recv_json(socket: websockets.ClientConnection, timeout: float = 5.0) -> dict:
     return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+def assert_beta_session(event: dict) -> None:
+    """A ``session.created`` in the beta shape (the fake's GA session, translated)."""
+    assert event["type"] == "session.created"
+    session = event["session"]
+    assert "type" not in session
+    assert "audio" not in session
+    assert session["modalities"] == ["text", "audio"]
+    assert session["input_audio_format"] == "pcm16"
+    assert session["voice"] == "alloy"
 
 
 async def test_session_created_is_relayed_and_upstream_gets_the_operator_key(
@@ -31,12 +42,16 @@ async def test_session_created_is_relayed_and_upstream_gets_the_operator_key(
     assert "openai-beta" not in seen.headers
 
 
-async def test_default_model_is_sent_upstream(gateway: GatewayProcess, fake_upstream: FakeUpstream) -> None:
-    before = len(fake_upstream.connections)
+async def test_default_model_is_sent_upstream_as_its_ga_successor(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    # DEFAULT_MODEL is the retired gpt-4o-realtime-preview; MODEL_ALIASES maps it to gpt-realtime.
+    mark = fake_upstream.mark()
     async with websockets.connect(gateway.url()) as socket:
-        assert (await recv_json(socket))["type"] == "session.created"
-    newest = fake_upstream.wait_for(lambda c: len(c) > before and c[-1])
-    assert newest.query == {"model": "gpt-4o-realtime-preview"}
+        created = await recv_json(socket)
+    assert created["type"] == "session.created"
+    assert created["session"]["model"] == "gpt-realtime"  # the client is told the model really used
+    assert fake_upstream.connection_after(mark).query == {"model": "gpt-realtime"}
 
 
 @pytest.mark.parametrize(
@@ -68,31 +83,81 @@ async def test_client_key_forms_reach_upstream_as_bearer(
     assert CLIENT_KEY not in json.dumps(seen.query)
 
 
+BROWSER_OFFER = ["realtime", f"openai-insecure-api-key.{CLIENT_KEY}", "openai-beta.realtime-v1"]
+
+
 async def test_browser_subprotocols_are_answered_with_realtime(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
-    offer = ["realtime", f"openai-insecure-api-key.{CLIENT_KEY}", "openai-beta.realtime-v1"]
-    async with websockets.connect(gateway.url(model="browser"), subprotocols=offer) as socket:
+    """A browser's beta offer to a GA provider: its key goes upstream, its protocol is translated."""
+    async with websockets.connect(gateway.url(model="browser"), subprotocols=BROWSER_OFFER) as socket:
         assert socket.subprotocol == "realtime"
-        await recv_json(socket)
+        created = await recv_json(socket)
     seen = fake_upstream.connection_for("browser")
     assert seen.headers["authorization"] == f"Bearer {CLIENT_KEY}"
-    assert seen.headers["openai-beta"] == "realtime=v1"
+    assert "openai-beta" not in seen.headers  # the GA endpoint would refuse it
+    assert seen.errors == []
+    assert_beta_session(created)  # the GA session.created, in the beta shape the browser asked for
 
 
-@pytest.mark.parametrize(
-    ("model", "headers", "query"),
-    [
-        ("beta-header", {"OpenAI-Beta": "realtime=v1"}, {}),
-        ("beta-query", {}, {"protocol": "beta"}),
-    ],
-)
-async def test_beta_clients_get_the_beta_header_upstream(
-    gateway: GatewayProcess, fake_upstream: FakeUpstream, model: str, headers: dict, query: dict
+async def test_browser_beta_subprotocol_to_a_beta_provider(
+    beta_gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
+    async with websockets.connect(
+        beta_gateway.url(model="browser-beta"), subprotocols=BROWSER_OFFER
+    ) as socket:
+        assert socket.subprotocol == "realtime"
+        created = await socket.recv()
+    seen = fake_upstream.connection_for("browser-beta")
+    assert seen.path == "/beta/v1/realtime"
+    assert seen.headers["authorization"] == f"Bearer {CLIENT_KEY}"
+    assert seen.headers["openai-beta"] == "realtime=v1"
+    assert created == seen.sent[0]  # same protocol: relayed byte for byte
+
+
+BETA_ASKS = [
+    pytest.param({"OpenAI-Beta": "realtime=v1"}, {}, id="header"),
+    pytest.param({}, {"protocol": "beta"}, id="query"),
+]
+
+
+@pytest.mark.parametrize(("headers", "query"), BETA_ASKS)
+async def test_beta_clients_send_no_beta_header_to_a_ga_provider(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream, headers: dict, query: dict
+) -> None:
+    model = f"beta-client-{next(iter(headers or query))}"
     async with websockets.connect(gateway.url(model=model, **query), additional_headers=headers) as socket:
-        await recv_json(socket)
-    assert fake_upstream.connection_for(model).headers["openai-beta"] == "realtime=v1"
+        created = await recv_json(socket)
+    seen = fake_upstream.connection_for(model)
+    assert "openai-beta" not in seen.headers
+    assert seen.errors == []
+    assert_beta_session(created)
+
+
+@pytest.mark.parametrize(("headers", "query"), BETA_ASKS)
+async def test_beta_clients_send_the_beta_header_to_a_beta_provider(
+    beta_gateway: GatewayProcess, fake_upstream: FakeUpstream, headers: dict, query: dict
+) -> None:
+    model = f"beta-to-beta-{next(iter(headers or query))}"
+    connect = websockets.connect(beta_gateway.url(model=model, **query), additional_headers=headers)
+    async with connect as socket:
+        created = await socket.recv()
+    seen = fake_upstream.connection_for(model)
+    assert seen.headers["openai-beta"] == "realtime=v1"
+    assert created == seen.sent[0]
+
+
+async def test_ga_clients_send_the_beta_header_to_a_beta_provider(
+    beta_gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    async with websockets.connect(beta_gateway.url(model="ga-to-beta")) as socket:
+        created = await recv_json(socket)
+    seen = fake_upstream.connection_for("ga-to-beta")
+    assert seen.headers["openai-beta"] == "realtime=v1"
+    assert seen.errors == []
+    assert created["session"]["type"] == "realtime"  # the beta session.created, in the GA shape
+    assert created["session"]["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert "modalities" not in created["session"]
 
 
 async def test_azure_is_reached_on_its_path_with_api_key(
@@ -105,6 +170,33 @@ async def test_azure_is_reached_on_its_path_with_api_key(
     assert seen.path == "/openai/v1/realtime"
     assert seen.headers["api-key"] == CLIENT_KEY
     assert "authorization" not in seen.headers
+
+
+async def test_azure_deployment_names_are_not_aliased(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    mark = fake_upstream.mark()
+    url = gateway.url(provider="azure", deployment="gpt-4o-realtime-preview")
+    async with websockets.connect(url, additional_headers={"api-key": CLIENT_KEY}) as socket:
+        await recv_json(socket)
+    seen = fake_upstream.connection_after(mark)
+    assert seen.path == "/openai/v1/realtime"
+    assert seen.query == {"model": "gpt-4o-realtime-preview"}  # the operator's own name
+
+
+async def test_azure_preview_path_speaks_beta(
+    beta_gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    url = beta_gateway.url(provider="azure", deployment="my-preview-deployment")
+    async with websockets.connect(url, additional_headers={"api-key": CLIENT_KEY}) as socket:
+        created = await recv_json(socket)
+    seen = fake_upstream.connection_for("my-preview-deployment")
+    assert seen.path == "/openai/realtime"
+    assert seen.query == {"api-version": AZURE_PREVIEW_API_VERSION, "deployment": "my-preview-deployment"}
+    assert seen.headers["api-key"] == CLIENT_KEY
+    assert seen.headers["openai-beta"] == "realtime=v1"
+    assert seen.errors == []
+    assert created["session"]["type"] == "realtime"  # a GA client: the beta session, translated
 
 
 async def test_frames_reach_upstream_byte_for_byte(
@@ -160,17 +252,30 @@ async def test_events_sent_before_upstream_opens_are_held_then_delivered(
     assert received == sent
 
 
-async def test_text_turn_round_trip(gateway: GatewayProcess) -> None:
+async def test_text_turn_round_trip(gateway: GatewayProcess, fake_upstream: FakeUpstream) -> None:
     async with websockets.connect(gateway.url(model="turn")) as socket:
         await recv_json(socket)
-        await socket.send(json.dumps({"type": "response.create"}))
-        events = [await recv_json(socket) for _ in range(5)]
+        await socket.send(
+            json.dumps({"type": "response.create", "response": {"output_modalities": ["text"]}})
+        )
+        events = [await recv_json(socket)]
+        while events[-1]["type"] != "response.done":
+            events.append(await recv_json(socket))
     assert [event["type"] for event in events] == [
         "response.created",
+        "response.output_item.added",
+        "conversation.item.added",
+        "response.content_part.added",
         *["response.output_text.delta"] * 3,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "conversation.item.done",
         "response.done",
     ]
-    assert "".join(event["delta"] for event in events[1:4]) == "Hello from upstream"
+    deltas = [event["delta"] for event in events if event["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "Hello from upstream"
+    assert fake_upstream.connection_for("turn").errors == []
 
 
 async def test_client_close_reaches_upstream(gateway: GatewayProcess, fake_upstream: FakeUpstream) -> None:
