@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 ProviderName = Literal["openai", "azure", "simulator"]
 ProtocolName = Literal["ga", "beta"]
+AuthMode = Literal["passthrough", "token", "both"]
 PROVIDER_NAMES: tuple[str, ...] = ("openai", "azure", "simulator")
 
 MiB = 1024 * 1024
+# HMAC-SHA256 keys shorter than this are guessable; ``openssl rand -hex 32`` gives 64 characters.
+MIN_GATEWAY_SECRET_CHARS = 32
 
 # OpenAI retired the Realtime beta models in 2026; a client asking for one gets its GA successor.
 RETIRED_MODEL_SUCCESSORS: dict[str, str] = {
@@ -129,6 +132,46 @@ class Settings(BaseModel):
     )
     log_level: str = Field("INFO", alias="LOG_LEVEL", description="Python logging level.")
 
+    gateway_secret: SecretStr | None = Field(
+        None,
+        alias="GATEWAY_SECRET",
+        description="Signs and verifies gateway tokens (HMAC-SHA256), at least 32 characters "
+        "(openssl rand -hex 32). When set, clients present a token instead of a provider key.",
+    )
+    gateway_admin_key: SecretStr | None = Field(
+        None,
+        alias="GATEWAY_ADMIN_KEY",
+        description="Authorizes POST /v1/tokens (Authorization: Bearer <key>); unset: no one can "
+        "mint tokens over HTTP.",
+    )
+    auth_mode: AuthMode | None = Field(
+        None,
+        alias="AUTH_MODE",
+        description="passthrough (clients send provider keys, or the operator's key is used), token "
+        "(every session needs a valid gateway token) or both (a token is verified, anything else "
+        "is passed on as a provider key). Default: token when GATEWAY_SECRET is set, else passthrough.",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        (),
+        alias="ALLOWED_ORIGINS",
+        description="Comma-separated browser origins (https://app.example.com, https://*.example.com) "
+        "allowed to open a session; others get 403 before the upgrade. Empty: no check; *: any. "
+        "Requests without Origin (non-browser clients) are always allowed.",
+    )
+    token_default_ttl_seconds: int = Field(
+        600,
+        alias="TOKEN_DEFAULT_TTL_SECONDS",
+        gt=0,
+        description="Lifetime of a minted token when the request names none. A token only has to be "
+        "valid when the session opens; max_session_seconds limits the session itself.",
+    )
+    token_max_ttl_seconds: int = Field(
+        3600,
+        alias="TOKEN_MAX_TTL_SECONDS",
+        gt=0,
+        description="Longest lifetime POST /v1/tokens grants; longer requests are refused (400).",
+    )
+
     @field_validator("model_aliases", mode="before")
     @classmethod
     def _parse_aliases(cls, value: Any) -> Any:
@@ -142,11 +185,43 @@ class Settings(BaseModel):
             aliases[name.strip()] = target.strip()
         return aliases
 
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        # Origins compare case-insensitively, and a browser never sends a trailing slash.
+        return tuple(item.strip().lower().rstrip("/") for item in items if item.strip())
+
+    @field_validator("gateway_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_GATEWAY_SECRET_CHARS:
+            raise ValueError(f"GATEWAY_SECRET must be at least {MIN_GATEWAY_SECRET_CHARS} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_is_consistent(self) -> Settings:
+        if self.auth_mode in ("token", "both") and self.gateway_secret is None:
+            raise ValueError(f"AUTH_MODE={self.auth_mode} needs GATEWAY_SECRET to verify tokens")
+        if self.token_default_ttl_seconds > self.token_max_ttl_seconds:
+            raise ValueError("TOKEN_DEFAULT_TTL_SECONDS is longer than TOKEN_MAX_TTL_SECONDS")
+        return self
+
+    @property
+    def effective_auth_mode(self) -> AuthMode:
+        """AUTH_MODE, or its default: ``token`` with a GATEWAY_SECRET, else ``passthrough``."""
+        if self.auth_mode is not None:
+            return self.auth_mode
+        return "token" if self.gateway_secret is not None else "passthrough"
+
     @field_validator(
         "openai_api_key",
         "azure_openai_api_key",
         "azure_openai_endpoint",
         "azure_openai_protocol",
+        "gateway_secret",
+        "gateway_admin_key",
+        "auth_mode",
         mode="before",
     )
     @classmethod
@@ -173,6 +248,8 @@ class Settings(BaseModel):
                 default = ""
             elif isinstance(field.default, dict):
                 default = format_aliases(field.default)
+            elif isinstance(field.default, tuple):
+                default = ",".join(field.default)
             else:
                 default = str(field.default)
             rows.append((field.alias or "", default, field.description or ""))

@@ -1,7 +1,8 @@
 """From a client's HTTP upgrade request to a session plan: provider, model, key, protocol.
 
-Adapters hand over the path, the query and the headers; everything the request means is decided
-here, identically on every runtime.
+Adapters hand over the path, the query, the headers and the time; everything the request means is
+decided here, identically on every runtime: a :class:`SessionPlan` to carry out on the upgraded
+socket, or an :class:`HttpAnswer` refusing the upgrade (origin, gateway token).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from .answers import HttpAnswer
+from .auth import authorize, origin_refusal, refusal
 from .config import PROVIDER_NAMES, Settings
 from .errors import GatewayError
 from .providers import (
@@ -22,6 +25,7 @@ from .providers import (
     configured_key,
     upstream_protocol,
 )
+from .tokens import TokenError, check_scope
 
 # Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working;
 # ``/realtime`` is where the SDKs land when their base URL lacks ``/v1``; the Azure paths let the
@@ -46,6 +50,8 @@ class SessionPlan:
     subprotocol: str | None  # the answer to the client's Sec-WebSocket-Protocol offer
     upstream: UpstreamRequest | None  # None for an in-process provider or when ``error`` is set
     error: GatewayError | None = None  # reported on the accepted socket, then the session closes
+    subject: str | None = None  # who the gateway token was minted for (for the log); None: no token
+    max_session_seconds: int | None = None  # the token's limit on the session's length
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -92,26 +98,54 @@ def parse_query(query_string: str) -> dict[str, str]:
     return query
 
 
-def plan_session(path: str, query_string: str, headers: Mapping[str, str], settings: Settings) -> SessionPlan:
-    """Decide the session a realtime upgrade request asks for.
+def plan_session(
+    path: str,
+    query_string: str,
+    headers: Mapping[str, str],
+    settings: Settings,
+    now: float | None = None,
+) -> SessionPlan | HttpAnswer:
+    """Decide the session a realtime upgrade request asks for, or refuse the upgrade.
 
-    ``query_string`` is the raw query (no ``?``); ``headers`` must have lower-case names.
-    Errors the client should read as an ``error`` event (unknown provider, no key) are carried in
-    the plan rather than failing the handshake: a browser cannot read a refused upgrade's body.
+    ``query_string`` is the raw query (no ``?``); ``headers`` must have lower-case names; ``now`` is
+    Unix time in seconds (needed to verify gateway tokens, so adapters always pass it).
+
+    An :class:`HttpAnswer` (sent instead of the 101) refuses a browser origin ALLOWED_ORIGINS does
+    not list (403) and, per AUTH_MODE, a missing, forged or expired token (401) or one whose scope
+    does not cover the provider or model (403). Errors the client should read as an ``error``
+    event (unknown provider, no key) are carried in the plan instead: a browser cannot read a
+    refused upgrade's body, and an SDK reports an event better than a failed handshake.
     """
+    refused = origin_refusal(headers, settings)
+    if refused is not None:
+        return refused
     query = parse_query(query_string)
     subprotocols = offered_subprotocols(headers)
+    access = authorize(client_credential(query, headers, subprotocols), settings, now)
+    if isinstance(access, HttpAnswer):
+        return access
+    claims = access.claims
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
     protocol = client_protocol(query, headers, subprotocols)
     default_provider = "azure" if path in AZURE_PATHS else settings.default_provider
     provider = query.get("provider") or default_provider
-    model = query.get("model") or query.get("deployment") or settings.default_model
+    requested = model = query.get("model") or query.get("deployment") or settings.default_model
     if provider != "azure":  # Azure deployments carry the operator's own names
         model = settings.model_aliases.get(model, model)
+    if claims is not None:
+        try:
+            check_scope(claims, provider, (requested, model))
+        except TokenError as error:
+            return refusal(error)
     speaks = upstream_protocol(settings, provider)
+    subject = claims.subject if claims is not None else None
+    limit = claims.max_session_seconds if claims is not None else None
+
+    def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
+        return SessionPlan(provider, model, protocol, speaks, answer, upstream, error, subject, limit)
 
     def failed(error: GatewayError) -> SessionPlan:
-        return SessionPlan(provider, model, protocol, speaks, answer, None, error)
+        return planned(None, error)
 
     if provider not in PROVIDER_NAMES:
         return failed(
@@ -122,7 +156,7 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
             )
         )
     if provider == "simulator":
-        return SessionPlan(provider, model, protocol, speaks, answer, None)
+        return planned(None)
     if provider == "azure" and not settings.azure_openai_endpoint:
         return failed(
             GatewayError(
@@ -132,9 +166,19 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
                 param="provider",
             )
         )
-    credential = client_credential(query, headers, subprotocols)
+    credential = access.credential
     if credential is None:
         key = configured_key(settings, provider)
+        if key is None and claims is not None:
+            return failed(
+                GatewayError(
+                    "provider_not_configured",
+                    f"This gateway has no key of its own for {DISPLAY_NAMES[provider]} to use with "
+                    "gateway tokens.",
+                    type="server_error",
+                    param="provider",
+                )
+            )
         if key is None:
             return failed(
                 GatewayError(
@@ -147,4 +191,4 @@ def plan_session(path: str, query_string: str, headers: Mapping[str, str], setti
         credential = Credential(key, bearer=False)
     extra = {name: query[name] for name in FORWARDED_QUERY if query.get(name)}
     upstream = UPSTREAM_BUILDERS[provider](settings, model, credential, speaks, extra)
-    return SessionPlan(provider, model, protocol, speaks, answer, upstream)
+    return planned(upstream)

@@ -79,6 +79,10 @@ class Relay:
         self._held_for_client: list[str | bytes] = []
         self._close_held_for_client: CloseClient | None = None
         self._connect_deadline: float | None = None
+        # A gateway token's max session seconds: the session ends then, whatever it is doing.
+        self._session_deadline: float | None = None
+        if plan.error is None and plan.max_session_seconds is not None:
+            self._session_deadline = now + plan.max_session_seconds
         self._simulator: Simulator | None = None
         # Only sessions whose client and provider speak different interfaces pay for translation.
         self._translator: Translator | None = None
@@ -106,8 +110,12 @@ class Relay:
         if self.state is State.CLOSED:
             return None
         if self.state is State.CONNECTING:
-            return self._connect_deadline
-        return self._simulator.next_deadline() if self._simulator is not None else None
+            timer = self._connect_deadline
+        else:
+            timer = self._simulator.next_deadline() if self._simulator is not None else None
+        if self._session_deadline is None:
+            return timer
+        return self._session_deadline if timer is None else min(timer, self._session_deadline)
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -116,11 +124,12 @@ class Relay:
         self.client_ready = True
         plan = self.plan
         logger.info(
-            "session start provider=%s model=%s protocol=%s->%s",
+            "session start provider=%s model=%s protocol=%s->%s%s",
             plan.provider,
             plan.model,
             plan.client_protocol,
             plan.upstream_protocol,
+            f" subject={plan.subject!r}" if plan.subject is not None else "",
         )
         if plan.error is not None:
             return self._fail(plan.error, CloseCode.POLICY_VIOLATION, close_upstream=False)
@@ -233,6 +242,18 @@ class Relay:
 
     def tick(self, now: float) -> list[Action]:
         """Time has passed: fire the timers that are due."""
+        if (
+            self.state is not State.CLOSED
+            and self._session_deadline is not None
+            and now >= self._session_deadline
+        ):
+            logger.info("session end: max session seconds reached subject=%r", self.plan.subject)
+            error = GatewayError(
+                "session_expired",
+                f"Your session hit its maximum duration of {self.plan.max_session_seconds} s "
+                "(the gateway token's limit).",
+            )
+            return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
         if (
             self.state is State.CONNECTING
             and self._connect_deadline is not None

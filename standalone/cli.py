@@ -1,4 +1,5 @@
-"""``realtime-gateway``: run the gateway (``serve``) or talk to one from a terminal (``chat``)."""
+"""``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), or
+mint a gateway token with GATEWAY_SECRET (``token``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import logging
 import os
 import ssl
 import sys
+import time
 
-from shared.config import Settings
+from shared.config import PROVIDER_NAMES, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +32,26 @@ def main(argv: list[str] | None = None) -> int:
     chat.add_argument("--audio", action="store_true", help="ask for spoken replies (shows transcripts)")
     chat.add_argument("--message", "-m", action="append", help="send this instead of reading stdin")
 
+    token = commands.add_parser(
+        "token", help="print a gateway token signed with GATEWAY_SECRET (from the environment)"
+    )
+    token.add_argument("--subject", required=True, help="who the token is for (logged, never the token)")
+    token.add_argument("--ttl", type=int, default=None, help="seconds (default TOKEN_DEFAULT_TTL_SECONDS)")
+    token.add_argument(
+        "--provider",
+        action="append",
+        default=[],
+        choices=PROVIDER_NAMES,
+        help="allow only this provider (repeatable; default: any)",
+    )
+    token.add_argument(
+        "--model", action="append", default=[], help="allow only this model (repeatable; default: any)"
+    )
+    token.add_argument("--max-session-seconds", type=int, default=None, help="end sessions after this long")
+
     args = parser.parse_args(argv)
+    if args.command == "token":
+        return _token(parser, args)
     if args.command == "serve":
         if bool(args.tls_cert) != bool(args.tls_key):
             parser.error("--tls-cert and --tls-key go together")
@@ -38,6 +59,34 @@ def main(argv: list[str] | None = None) -> int:
     from .chat import run_chat
 
     return asyncio.run(run_chat(args.url, args.provider, args.model, args.api_key, args.audio, args.message))
+
+
+def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from shared.tokens import mint
+
+    try:
+        settings = Settings.from_mapping(os.environ)
+    except ValidationError as error:
+        parser.error(f"bad settings in the environment: {error.errors()[0]['msg']}")
+    if settings.gateway_secret is None:
+        parser.error("GATEWAY_SECRET is not set: it signs the token")
+    ttl = args.ttl if args.ttl is not None else settings.token_default_ttl_seconds
+    try:
+        token = mint(
+            settings.gateway_secret.get_secret_value(),
+            subject=args.subject,
+            now=time.time(),
+            ttl_seconds=ttl,
+            providers=args.provider,
+            models=args.model,
+            max_session_seconds=args.max_session_seconds,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    print(token)
+    return 0
 
 
 def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | None = None) -> int:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import urlsplit
 
 from workers import Response, WorkerEntrypoint
 
+from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
-from shared.routes import http_answer
+from shared.routes import HttpAnswer, http_answer
 from worker.session import WorkerSession
 
 _settings: Settings | None = None
@@ -35,17 +37,27 @@ def settings_from_env(env: object) -> Settings:
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         url = urlsplit(request.url)
-        wants_websocket = (request.headers.get("upgrade") or "").lower() == "websocket"
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        if url.path == TOKENS_PATH:
+            settings, body = settings_from_env(self.env), await request.text()
+            return _respond(token_answer(request.method, url.path, headers, body, settings, time.time()))
+        wants_websocket = headers.get("upgrade", "").lower() == "websocket"
         answer = http_answer(request.method, url.path, wants_websocket)
         if answer is not None:
-            headers = {"content-type": "application/json", **answer.headers}
-            return Response(answer.json(), status=answer.status, headers=headers)
+            return _respond(answer)
         settings = settings_from_env(self.env)
-        headers = {name.lower(): value for name, value in request.headers.items()}
-        plan = plan_session(url.path, url.query, headers, settings)
+        plan = plan_session(url.path, url.query, headers, settings, time.time())
+        if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
+            return _respond(plan)
         session = WorkerSession(plan, settings)
         pending = session.start()
         if pending is not None:
             self.ctx.waitUntil(pending)
         response_headers = {"Sec-WebSocket-Protocol": plan.subprotocol} if plan.subprotocol else {}
         return Response(None, status=101, web_socket=session.client_socket, headers=response_headers)
+
+
+def _respond(answer: HttpAnswer) -> Response:
+    return Response(
+        answer.json(), status=answer.status, headers={"content-type": "application/json", **answer.headers}
+    )
