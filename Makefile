@@ -54,7 +54,7 @@ format: $(INSTALLED)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The benchmark suite (not part of `make test`, ~6 minutes): the gateway against a client talking to
+# The benchmark suite (not part of `make test`; 4-8 minutes): the gateway against a client talking to
 # the same upstream directly; writes bench/RESULTS.md and bench/latency.png (see bench/run.py).
 .PHONY: bench
 bench: $(INSTALLED)
