@@ -61,6 +61,9 @@ def oversize(text: str, limit: int) -> int | None:
 
 def parse_client_event(data: str) -> dict[str, Any]:
     """The client event in ``data`` as a dict, or :class:`RejectedFrame` saying what is wrong."""
+    event = _audio_append(data)
+    if event is not None:
+        return event
     try:
         event = json.loads(data)
     except ValueError as exc:  # JSONDecodeError, and lone surrogates in the text
@@ -93,6 +96,73 @@ def parse_client_event(data: str) -> dict[str, Any]:
         validate_client_event(event)
     except ValidationError as exc:
         raise _validation_rejection(exc, event_id) from None
+    return event
+
+
+_AUDIO_KEY = '"audio"'
+_JSON_SPACE = " \t\n\r"
+_BASE64_SYMBOLS = b"+/"
+
+
+def _is_base64(text: str) -> bool:
+    """Whether ``text`` is strict base64 (the alphabet, whole quanta, padding only at the end).
+
+    Sound, not complete: whatever it accepts, ``binascii.a2b_base64(strict_mode=True)`` accepts;
+    the rare odd form it does not accept takes the general path. Deleting ``+/`` and testing
+    ``isalnum`` on the bytes is about twice as fast as decoding.
+    """
+    if len(text) % 4 or not text.isascii():
+        return False
+    core = text.rstrip("=")
+    return len(text) - len(core) <= 2 and (
+        not core or core.encode().translate(None, _BASE64_SYMBOLS).isalnum()
+    )
+
+
+def _audio_value_span(data: str) -> tuple[int, int] | None:
+    """Where the string value of the only ``"audio"`` key in ``data`` starts and ends."""
+    key = data.find(_AUDIO_KEY)
+    if key < 0 or data.find(_AUDIO_KEY, key + 1) >= 0:
+        return None
+    index = key + len(_AUDIO_KEY)
+    while index < len(data) and data[index] in _JSON_SPACE:
+        index += 1
+    if data[index : index + 1] != ":":
+        return None
+    index += 1
+    while index < len(data) and data[index] in _JSON_SPACE:
+        index += 1
+    if data[index : index + 1] != '"':
+        return None
+    end = data.find('"', index + 1)
+    return (index + 1, end) if end > 0 else None
+
+
+def _audio_append(data: str) -> dict[str, Any] | None:
+    """The hot path: a well-formed ``input_audio_buffer.append`` checked without parsing its audio.
+
+    Audio is ~97% of such a frame. When the frame has the usual shape (one ``"audio"`` key whose
+    value is plain base64), the audio is checked as base64 and the rest of the frame, with an empty
+    string in the audio's place, is parsed as JSON: the frame is valid JSON exactly when that rest
+    is, since base64 holds no quote or backslash. Anything else returns None and takes the general
+    path, which gives the same verdict on every frame, only slower.
+    """
+    if not data.startswith("{") or APPEND not in data[:128]:
+        return None
+    span = _audio_value_span(data)
+    if span is None:
+        return None
+    start, end = span
+    audio = data[start:end]
+    if not _is_base64(audio):
+        return None
+    try:
+        event = json.loads(data[:start] + data[end:])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict) or event.get("type") != APPEND or event.get("audio") != "":
+        return None  # the one "audio" key was not the event's own: let the general path decide
+    event["audio"] = audio
     return event
 
 

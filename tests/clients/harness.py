@@ -3,6 +3,14 @@
 Imported as ``clients.harness`` (``tests`` is on ``sys.path``). The turns themselves are the same for
 every client (``js/turns.mjs`` for the JavaScript ones; :func:`summarize` builds the same record
 from the events a Python client saw), so the checks here apply to all of them.
+
+A cell's turns go to the strict GA-only fake provider (``provider=openai`` on a gateway configured
+as tests/conftest.py's ``gateway``), under a model name of the cell's own (:func:`cell_model`), so
+the fake's record of them is found by that name (:func:`upstream_of`) and checked with
+:func:`check_strict_provider` and :func:`check_provider_got_the_turns`; what the client saw is checked
+with :func:`check_fake_text_turn` and :func:`check_fake_audio_turn`. The same turns against
+``provider=simulator`` (real PCM16 speech out, the simulator's own VAD) are a second, separate check
+(:func:`check_simulator_text_turn`, :func:`check_simulator_audio_turn`), kept out of the cells.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import base64
 import datetime
 import ipaddress
 import json
+import math
 import os
 import shutil
 import ssl
@@ -25,6 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.fake_upstream import (
+    AUDIO_CHUNK,
+    REFUSAL_CLOSE_CODE,
+    REPLY_TEXT,
+    REPLY_WORDS,
+    FakeUpstream,
+    UpstreamConnection,
+)
 from support.gateway_process import START_TIMEOUT_SECONDS, GatewayProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +55,27 @@ CLIENT_KEY = "sk-client-matrix-key-24680"
 SIMULATOR_MODEL = "gpt-realtime"
 USER_TEXT = 'Bonjour, "gateway"! ✓'  # as in js/turns.mjs
 PCM16_BYTES_PER_SECOND = 24_000 * 2
+
+# What the fake provider's audio reply carries: a delta of AUDIO_CHUNK per word of REPLY_TEXT.
+FAKE_REPLY_AUDIO_BYTES = len(base64.b64decode(AUDIO_CHUNK)) * len(REPLY_WORDS)
+# Fields of beta's session.update / response.create that GA lacks (GA has ``voice`` only under
+# ``audio.output``); the strict fake refuses them, and none may reach it from a beta client.
+BETA_ONLY_SESSION_FIELDS = frozenset(
+    {
+        "modalities",
+        "voice",
+        "input_audio_format",
+        "output_audio_format",
+        "input_audio_transcription",
+        "input_audio_noise_reduction",
+        "turn_detection",
+        "temperature",
+        "max_response_output_tokens",
+    }
+)
+BETA_ONLY_RESPONSE_FIELDS = frozenset(
+    {"modalities", "voice", "output_audio_format", "temperature", "max_response_output_tokens"}
+)
 
 # Event names only one interface has: a GA client must never see the beta ones, nor the reverse.
 ONLY_IN = {
@@ -271,7 +309,7 @@ def start_tls_gateway(env: dict[str, str], certificates: Certificates, log_path:
 
 @dataclass
 class ClientRun:
-    """What a client script reported: one record per step (``open``, ``text``, ``audio``, ``key``...)."""
+    """What a client script reported: one record per step (``open``, ``text``, ``audio``, ``sdk``...)."""
 
     steps: dict[str, dict[str, Any]]
     stderr: str
@@ -343,14 +381,42 @@ def check_turn(turn: dict[str, Any], protocol: str) -> None:
     assert not foreign & set(turn["types"]), f"{protocol} client got {foreign & set(turn['types'])}"
 
 
-def check_text_turn(turn: dict[str, Any], protocol: str) -> None:
+def check_fake_text_turn(turn: dict[str, Any], protocol: str) -> None:
+    """A text turn with the fake provider: its text reply, complete, in the client's interface."""
+    check_turn(turn, protocol)
+    assert NAMES[protocol]["text"] in turn["types"], turn["types"]
+    assert turn["text"] == REPLY_TEXT, turn["text"]
+    assert turn["audio_bytes"] == 0, "a text-only response carried audio"
+
+
+def check_fake_audio_turn(turn: dict[str, Any], protocol: str) -> None:
+    """An audio turn with the fake provider: its server VAD heard the speech, committed it and
+    started the reply, which arrived whole (audio and transcript) in the client's interface."""
+    check_turn(turn, protocol)
+    types = turn["types"]
+    heard = [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+    ]
+    assert all(name in types for name in heard), f"the fake's server VAD did not hear the speech: {types}"
+    assert types.index("input_audio_buffer.committed") < types.index("response.created"), types
+    assert NAMES[protocol]["audio"] in types, types
+    assert NAMES[protocol]["transcript"] in types, types
+    assert turn["transcript"] == REPLY_TEXT, turn["transcript"]
+    assert turn["audio_bytes"] == FAKE_REPLY_AUDIO_BYTES, turn["audio_bytes"]
+    assert turn["audio_odd_chunks"] == 0
+    assert turn["audio_peak"] > 0
+
+
+def check_simulator_text_turn(turn: dict[str, Any], protocol: str) -> None:
     check_turn(turn, protocol)
     assert NAMES[protocol]["text"] in turn["types"], turn["types"]
     assert turn["text"].startswith(f"You said: {USER_TEXT}"), turn["text"]  # the message arrived intact
     assert turn["audio_bytes"] == 0, "a text-only response carried audio"
 
 
-def check_audio_turn(turn: dict[str, Any], protocol: str) -> None:
+def check_simulator_audio_turn(turn: dict[str, Any], protocol: str) -> None:
     check_turn(turn, protocol)
     types = turn["types"]
     heard = [
@@ -373,9 +439,80 @@ def check_audio_turn(turn: dict[str, Any], protocol: str) -> None:
     )
 
 
-def key_model(client: str, protocol: str, runtime: str) -> str:
-    """A model name of its own for each cell's key check, so the fake provider's record is ours."""
+def speech_pcm16() -> bytes:
+    """One second of a 440 Hz tone and 0.8 s of silence, PCM16 LE at 24 kHz: js/turns.mjs's
+    ``speechPcm16()``, the audio every client appends in its audio turn."""
+    rate = 24_000
+    tone = [round(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(rate)]
+    samples = array("h", tone + [0] * int(rate * 0.8))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()
+
+
+# -- what the fake provider saw of a cell ------------------------------------------------------------
+
+
+def cell_model(client: str, protocol: str, runtime: str) -> str:
+    """The model name a cell's turns ask the fake provider for, so the fake's record of them is ours."""
     return f"clients-{client}-{protocol}-{runtime}"
+
+
+def upstream_of(
+    fake_upstream: FakeUpstream, model: str, count: int, timeout: float = 15.0
+) -> list[UpstreamConnection]:
+    """The ``count`` connections the fake provider had for ``model``, once each has closed (so its
+    record of what was sent and received is complete)."""
+
+    def found(connections: list[UpstreamConnection]) -> list[UpstreamConnection] | None:
+        mine = [c for c in connections if model in (c.query.get("model"), c.query.get("deployment"))]
+        return mine if len(mine) >= count else None
+
+    connections: list[UpstreamConnection] = fake_upstream.wait_for(found, timeout)
+    assert len(connections) == count, [c.query for c in connections]
+    for connection in connections:
+        assert connection.closed.wait(timeout), f"the provider connection for {model} never closed"
+    return connections
+
+
+def check_strict_provider(connections: list[UpstreamConnection], key: str = CLIENT_KEY) -> None:
+    """The strict GA provider was reached on its GA endpoint with the client's key, never saw the
+    beta header or a beta field (``OpenAI-Beta``, the ``openai-beta.realtime-v1`` subprotocol, a beta
+    name in ``session.update`` or ``response.create``), and refused nothing: no ``error`` event."""
+    for connection in connections:
+        assert connection.path == "/v1/realtime", connection.path
+        assert connection.personality == "ga"
+        assert connection.headers.get("authorization") == f"Bearer {key}", connection.headers
+        assert "openai-beta" not in connection.headers, connection.headers
+        assert "openai-beta" not in connection.headers.get("sec-websocket-protocol", "")
+        assert connection.close_code != REFUSAL_CLOSE_CODE, connection.close_code
+        assert connection.errors == [], [error["error"] for error in connection.errors]
+        for event in connection.received:
+            kind = event.get("type")
+            assert kind != "transcription_session.update", event
+            if kind == "session.update":
+                assert not BETA_ONLY_SESSION_FIELDS & set(event.get("session") or {}), event
+            if kind == "response.create":
+                assert not BETA_ONLY_RESPONSE_FIELDS & set(event.get("response") or {}), event
+
+
+def check_provider_got_the_turns(connections: list[UpstreamConnection]) -> None:
+    """The user's message and speech reached the provider intact: the text of the text turn, and
+    every byte of the audio turn's PCM16, in order."""
+    received = [event for connection in connections for event in connection.received]
+    texts = [
+        part.get("text")
+        for event in received
+        if event.get("type") == "conversation.item.create"
+        for part in (event.get("item") or {}).get("content") or []
+    ]
+    assert texts == [USER_TEXT], texts
+    audio = b"".join(
+        base64.b64decode(event["audio"])
+        for event in received
+        if event.get("type") == "input_audio_buffer.append"
+    )
+    assert audio == speech_pcm16(), f"{len(audio)} bytes of audio reached the provider"
 
 
 def gateway_env(upstream_url: str, upstream_http_base: str, operator_key: str) -> dict[str, str]:

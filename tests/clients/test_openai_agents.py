@@ -6,16 +6,20 @@ gateway is reached on ``ws://`` on both runtimes, ``provider`` and ``model`` in 
 validates every server event against its pydantic types: a malformed event becomes an ``error``
 session event (and an ``openai.agents`` log error), which is what these tests look for. GA only:
 the SDK has no beta interface.
+
+Two sessions: a text turn (``session.send_message``), and an audio turn (``session.send_audio`` of
+PCM16 speech in 100 ms chunks and nothing else: the SDK's session asks for ``semantic_vad``, and the
+provider's turn detection ends the turn and starts the reply, as the SDK is meant to be used). The
+cell: the turns with the strict GA-only fake provider (``provider=openai``). Then, separately, the
+same turns with ``provider=simulator``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import sys
-from array import array
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +28,21 @@ from clients.harness import (
     CLIENT_KEY,
     SIMULATOR_MODEL,
     USER_TEXT,
-    check_audio_turn,
-    check_text_turn,
-    key_model,
+    cell_model,
+    check_fake_audio_turn,
+    check_fake_text_turn,
+    check_provider_got_the_turns,
+    check_simulator_audio_turn,
+    check_simulator_text_turn,
+    check_strict_provider,
+    speech_pcm16,
     summarize,
+    upstream_of,
 )
-from support.fake_upstream import FakeUpstream
+from support.fake_upstream import REPLY_TEXT, FakeUpstream, UpstreamConnection
 from support.gateway_process import GatewayProcess
 
-pytestmark = [
-    pytest.mark.compat(client="openai-agents", protocol="ga"),
-    pytest.mark.usefixtures("openai_agents"),
-]
+pytestmark = pytest.mark.compat(client="openai-agents", protocol="ga")
 
 TURN_TIMEOUT_SECONDS = 20.0
 
@@ -65,16 +72,6 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.into.append(record.getMessage())
-
-
-def speech_pcm16() -> bytes:
-    """One second of a 440 Hz tone and 0.8 s of silence, PCM16 LE at 24 kHz (as js/turns.mjs)."""
-    rate = 24_000
-    tone = [round(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(rate)]
-    samples = array("h", tone + [0] * int(rate * 0.8))
-    if sys.byteorder == "big":
-        samples.byteswap()
-    return samples.tobytes()
 
 
 async def agents_session(
@@ -123,47 +120,97 @@ def check_sdk_was_happy(turn: AgentsTurn) -> None:
     assert exceptions == [], exceptions
 
 
-async def test_text_turn(gateway: GatewayProcess) -> None:
-    async def say(session: Any) -> None:
-        await session.send_message(USER_TEXT)
+async def say(session: Any) -> None:
+    await session.send_message(USER_TEXT)
 
-    turn = await agents_session(gateway, "simulator", SIMULATOR_MODEL, ["text"], say)
+
+async def speak(session: Any) -> None:
+    pcm = speech_pcm16()
+    for offset in range(0, len(pcm), 4800):  # 100 ms chunks
+        await session.send_audio(pcm[offset : offset + 4800])
+
+
+def check_text_reply(turn: AgentsTurn) -> str:
+    """The SDK's own view of a text turn; returns the assistant's text as its history has it."""
     check_sdk_was_happy(turn)
-    check_text_turn(summarize("text", "ga", turn.server), "ga")
     assert turn.of("agent_start")
     assert turn.of("agent_end")
     replies = [item for item in turn.history if getattr(item, "role", None) == "assistant"]
     assert replies, turn.history
-    text = "".join(getattr(part, "text", None) or "" for part in replies[-1].content)
-    assert text.startswith(f"You said: {USER_TEXT}"), replies[-1]
+    return "".join(getattr(part, "text", None) or "" for part in replies[-1].content)
 
 
-async def test_audio_turn(gateway: GatewayProcess) -> None:
-    async def speak(session: Any) -> None:
-        pcm = speech_pcm16()
-        for offset in range(0, len(pcm), 4800):  # 100 ms chunks
-            await session.send_audio(pcm[offset : offset + 4800])
-
-    turn = await agents_session(gateway, "simulator", SIMULATOR_MODEL, ["audio"], speak)
+def check_audio_reply(turn: AgentsTurn) -> None:
+    """The SDK's own view of an audio turn: the audio it decoded is all the provider sent."""
     check_sdk_was_happy(turn)
-    check_audio_turn(summarize("audio", "ga", turn.server), "ga")
     audio = b"".join(event.audio.data for event in turn.of("audio"))  # the SDK's decoded PCM16
     assert len(audio) == summarize("audio", "ga", turn.server)["audio_bytes"]
     assert turn.of("audio_end")
     assert turn.of("agent_end")
 
 
-async def test_key_reaches_the_provider_as_bearer(
-    gateway: GatewayProcess, fake_upstream: FakeUpstream
-) -> None:
-    model = key_model("openai-agents", "ga", gateway.runtime)
+def hold_turns(gateway: GatewayProcess, provider: str, model: str) -> dict[str, AgentsTurn]:
+    """A text turn and an audio turn, each in a session of its own, on an event loop of their own."""
 
-    async def nothing(session: Any) -> None:
-        return None
+    async def both() -> dict[str, AgentsTurn]:
+        return {
+            "text": await agents_session(gateway, provider, model, ["text"], say),
+            "audio": await agents_session(gateway, provider, model, ["audio"], speak),
+        }
 
-    turn = await agents_session(
-        gateway, "openai", model, ["text"], nothing, done=lambda turn: bool(turn.server)
-    )
-    assert turn.server[0]["type"] == "session.created", turn.server
-    headers = (await asyncio.to_thread(fake_upstream.connection_for, model)).headers
-    assert headers["authorization"] == f"Bearer {CLIENT_KEY}"
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, both()).result()
+
+
+# -- the cell: the turns with the strict GA-only fake provider --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def turns(openai_agents: None, gateway: GatewayProcess) -> dict[str, AgentsTurn]:
+    return hold_turns(gateway, "openai", cell_model("openai-agents", "ga", gateway.runtime))
+
+
+@pytest.fixture(scope="module")
+def upstream(
+    turns: dict[str, AgentsTurn], gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> list[UpstreamConnection]:
+    """What the fake provider saw of the turns: a connection per session."""
+    return upstream_of(fake_upstream, cell_model("openai-agents", "ga", gateway.runtime), 2)
+
+
+def test_text_turn(turns: dict[str, AgentsTurn]) -> None:
+    check_fake_text_turn(summarize("text", "ga", turns["text"].server), "ga")
+    assert check_text_reply(turns["text"]) == REPLY_TEXT
+
+
+def test_audio_turn(turns: dict[str, AgentsTurn]) -> None:
+    check_fake_audio_turn(summarize("audio", "ga", turns["audio"].server), "ga")
+    check_audio_reply(turns["audio"])
+
+
+def test_strict_provider_refused_nothing(upstream: list[UpstreamConnection]) -> None:
+    check_strict_provider(upstream)  # the key too: it reached the provider as a bearer
+
+
+def test_provider_got_the_turns_intact(upstream: list[UpstreamConnection]) -> None:
+    check_provider_got_the_turns(upstream)
+
+
+# -- the same turns with the simulator: a separate check, not the cell's ---------------------------
+
+
+@pytest.fixture(scope="module")
+def simulator_turns(openai_agents: None, gateway: GatewayProcess) -> dict[str, AgentsTurn]:
+    return hold_turns(gateway, "simulator", SIMULATOR_MODEL)
+
+
+@pytest.mark.simulator
+def test_simulator_text_turn(simulator_turns: dict[str, AgentsTurn]) -> None:
+    check_simulator_text_turn(summarize("text", "ga", simulator_turns["text"].server), "ga")
+    assert check_text_reply(simulator_turns["text"]).startswith(f"You said: {USER_TEXT}")
+
+
+@pytest.mark.simulator
+def test_simulator_audio_turn(simulator_turns: dict[str, AgentsTurn]) -> None:
+    check_simulator_audio_turn(summarize("audio", "ga", simulator_turns["audio"].server), "ga")
+    check_audio_reply(simulator_turns["audio"])

@@ -35,12 +35,28 @@ Scenarios, chosen by the model (``model``, or Azure's ``deployment``), in both p
   (100 ms or more) -> ``input_audio_buffer.committed`` and a user audio item announced;
   ``response.create`` -> a complete reply, "Hello from upstream", as text, or as audio with that
   transcript, per the response's or the session's output modalities (audio by default, as OpenAI's).
+  Turn detection is on by default, as OpenAI's is (see "Server VAD" below).
 - ``reject-<status>``: answer the handshake with that HTTP status and an OpenAI-style JSON body.
 - ``close-<code>``: accept, send ``session.created``, then close with ``code`` and reason "scripted".
 - ``drop``: accept, send ``session.created``, then abort the TCP connection.
 - ``burst-<n>``: accept, send ``session.created`` and ``n`` numbered ``test.burst`` events at once.
 - ``slow-<ms>``: wait ``ms`` before answering the handshake (client events must be held meanwhile).
 - ``silent``: accept and send nothing until the client speaks.
+
+Server VAD
+----------
+While the session's turn detection is ``server_vad`` or ``semantic_vad`` (the default: GA
+``audio.input.turn_detection``, beta ``turn_detection``) and its input is PCM16 at 24 kHz (GA
+``audio/pcm``, beta ``pcm16``), appended audio goes through a plain energy detector, as OpenAI's
+server VAD would hear it: 10 ms windows, speech where a window's RMS reaches ``VAD_SPEECH_RMS``
+(about -30 dBFS; the session's ``threshold`` is not modelled). The first speech window ->
+``input_audio_buffer.speech_started`` (``audio_start_ms`` less ``prefix_padding_ms``, the item id
+to come); then ``silence_duration_ms`` of silence (``semantic_vad``: ``SEMANTIC_VAD_SILENCE_MS``,
+whatever its eagerness) -> ``input_audio_buffer.speech_stopped``, the buffer committed as by
+``input_audio_buffer.commit``, and, unless ``create_response`` is false, the reply, as by
+``response.create`` with no parameters. Silence (all the audio the e2e tests append) never starts
+speech, so nothing is said before the client commits; with turn detection ``null`` only a commit
+commits.
 
 What it saw
 -----------
@@ -54,7 +70,10 @@ import asyncio
 import base64
 import itertools
 import json
+import math
+import sys
 import threading
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +99,10 @@ REPLY_WORDS = ("Hello", " from", " upstream")
 REPLY_TEXT = "".join(REPLY_WORDS)
 AUDIO_CHUNK = base64.b64encode(bytes(range(256)) * 4).decode()  # 512 PCM16 samples, not silence
 MIN_COMMIT_BYTES = 24_000 * 2 // 10  # 100 ms of PCM16 at 24 kHz
+VAD_WINDOW_MS = 10
+VAD_WINDOW_BYTES = 24_000 * 2 * VAD_WINDOW_MS // 1000
+VAD_SPEECH_RMS = 1000.0  # PCM16 units: about -30 dBFS
+SEMANTIC_VAD_SILENCE_MS = 500
 USAGE = {
     "total_tokens": 3,
     "input_tokens": 1,
@@ -206,6 +229,33 @@ def _one_of(value: Any, allowed: tuple[str, ...], param: str) -> None:
         raise Problem("invalid_value", f"Invalid value: {value!r}. Supported values are: {supported}.", param)
 
 
+def _vad_settings(turn_detection: Any) -> Event | None:
+    """``silence_duration_ms``, ``prefix_padding_ms`` and ``create_response`` in force, None if VAD is off."""
+    if not isinstance(turn_detection, dict):
+        return None
+    kind = turn_detection.get("type")
+    if kind == "semantic_vad":
+        silence = SEMANTIC_VAD_SILENCE_MS
+    elif kind == "server_vad":
+        silence = turn_detection.get("silence_duration_ms")
+        silence = silence if isinstance(silence, int | float) else 500  # OpenAI's default
+    else:
+        return None
+    prefix = turn_detection.get("prefix_padding_ms")
+    return {
+        "silence_duration_ms": silence,
+        "prefix_padding_ms": prefix if isinstance(prefix, int | float) else 300,
+        "create_response": turn_detection.get("create_response") is not False,
+    }
+
+
+def _rms(window: bytes) -> float:
+    samples = array("h", window)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return math.sqrt(sum(sample * sample for sample in samples) / len(samples))
+
+
 def _ga_format(value: Any, param: str) -> None:
     if not isinstance(value, dict):
         kind = type(value).__name__
@@ -301,6 +351,15 @@ class Ga:
         return "audio" in (params.get("output_modalities") or session["output_modalities"])
 
     @staticmethod
+    def turn_detection(session: Event) -> Event | None:
+        """The session's turn detection when VAD can hear its input (PCM16 at 24 kHz), else None."""
+        audio_in = session["audio"].get("input") or {}
+        audio_format = audio_in.get("format") or {}
+        if audio_format.get("type") != "audio/pcm" or audio_format.get("rate", 24000) != 24000:
+            return None
+        return _vad_settings(audio_in.get("turn_detection"))
+
+    @staticmethod
     def response(session: Event, params: Event, audio: bool) -> Event:
         output = session["audio"]["output"]
         return {
@@ -381,6 +440,13 @@ class Beta:
         return "audio" in (params.get("modalities") or session["modalities"])
 
     @staticmethod
+    def turn_detection(session: Event) -> Event | None:
+        """The session's turn detection when VAD can hear its input (``pcm16``), else None."""
+        if session.get("input_audio_format") != "pcm16":
+            return None
+        return _vad_settings(session.get("turn_detection"))
+
+    @staticmethod
     def response(session: Event, params: Event, audio: bool) -> Event:
         return {
             "object": "realtime.response",
@@ -411,6 +477,12 @@ class Conversation:
         self._last_item: str | None = None
         self._previous: dict[str, str | None] = {}  # item id -> the item before it
         self._buffered_bytes = 0
+        # Server VAD: bytes of an unfinished window, ms of audio heard in the session, the speech
+        # in progress (its item id) and the silence since its last loud window.
+        self._vad_carry = b""
+        self._vad_ms = 0
+        self._speech_item: str | None = None
+        self._quiet_ms = 0
 
     def created(self) -> list[Event]:
         return [self._event("session.created", session=self.session)]
@@ -452,8 +524,10 @@ class Conversation:
         return self._enter(item) + self._finish(item)
 
     def _input_audio_buffer_append(self, event: Event) -> list[Event]:
-        self._buffered_bytes += len(base64.b64decode(event.get("audio", "")))
-        return []
+        audio = base64.b64decode(event.get("audio", ""))
+        self._buffered_bytes += len(audio)
+        vad = self.speaks.turn_detection(self.session)
+        return self._detect(audio, vad) if vad is not None else []
 
     def _input_audio_buffer_commit(self, event: Event) -> list[Event]:
         if self._buffered_bytes < MIN_COMMIT_BYTES:
@@ -463,17 +537,58 @@ class Conversation:
                 "Error committing input audio buffer: buffer too small. Expected at least 100ms of "
                 f"audio, but buffer only has {milliseconds:.2f}ms of audio.",
             )
+        return self._commit(self._speech_item or self._id("item"))
+
+    def _commit(self, item_id: str) -> list[Event]:
         self._buffered_bytes = 0
+        self._speech_item = None
         content = [{"type": "input_audio", "transcript": None}]
-        item = {"id": self._id("item"), "object": "realtime.item", "type": "message"}
+        item = {"id": item_id, "object": "realtime.item", "type": "message"}
         item.update(status="completed", role="user", content=content)
         committed = self._event(
             "input_audio_buffer.committed", previous_item_id=self._last_item, item_id=item["id"]
         )
         return [committed, *self._enter(item), *self._finish(item)]
 
+    def _detect(self, audio: bytes, vad: Event) -> list[Event]:
+        """Server VAD over appended PCM16 (see the module's docstring)."""
+        data = self._vad_carry + audio
+        usable = len(data) - len(data) % VAD_WINDOW_BYTES
+        self._vad_carry = data[usable:]
+        out: list[Event] = []
+        for offset in range(0, usable, VAD_WINDOW_BYTES):
+            loud = _rms(data[offset : offset + VAD_WINDOW_BYTES]) >= VAD_SPEECH_RMS
+            start_ms, self._vad_ms = self._vad_ms, self._vad_ms + VAD_WINDOW_MS
+            if self._speech_item is None:
+                if loud:
+                    self._speech_item, self._quiet_ms = self._id("item"), 0
+                    audio_start_ms = max(0, start_ms - int(vad["prefix_padding_ms"]))
+                    out.append(
+                        self._event(
+                            "input_audio_buffer.speech_started",
+                            audio_start_ms=audio_start_ms,
+                            item_id=self._speech_item,
+                        )
+                    )
+            elif loud:
+                self._quiet_ms = 0
+            else:
+                self._quiet_ms += VAD_WINDOW_MS
+                if self._quiet_ms >= vad["silence_duration_ms"]:
+                    item_id = self._speech_item
+                    out.append(
+                        self._event(
+                            "input_audio_buffer.speech_stopped", audio_end_ms=self._vad_ms, item_id=item_id
+                        )
+                    )
+                    out.extend(self._commit(item_id))
+                    if vad["create_response"]:
+                        out.extend(self._reply({}))
+        return out
+
     def _input_audio_buffer_clear(self, event: Event) -> list[Event]:
         self._buffered_bytes = 0
+        self._speech_item, self._vad_carry = None, b""
         return [self._event("input_audio_buffer.cleared")]
 
     def _response_cancel(self, event: Event) -> list[Event]:
@@ -495,9 +610,9 @@ class Conversation:
         item = {"id": self._id("item"), "object": "realtime.item", "type": "message"}
         item.update(status="in_progress", role="assistant", content=[])
         at = {"response_id": response["id"], "item_id": item["id"], "output_index": 0, "content_index": 0}
-        part = (
-            {"type": speaks.audio_part, "transcript": ""} if audio else {"type": speaks.text_part, "text": ""}
-        )
+        # response.content_part.* parts are "audio" / "text" in both interfaces (OpenAI's GA reference
+        # and SDKs declare them so); only the item's content is GA "output_audio" / "output_text".
+        part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         out = [
             self._event("response.created", response={**response, "status": "in_progress", "output": []}),
             self._event("response.output_item.added", response_id=response["id"], output_index=0, item=item),
@@ -517,7 +632,8 @@ class Conversation:
         else:
             out.append(self._event("response.output_text.done", **at, text=REPLY_TEXT))
             part = {**part, "text": REPLY_TEXT}
-        item = {**item, "status": "completed", "content": [part]}
+        content = {**part, "type": speaks.audio_part if audio else speaks.text_part}
+        item = {**item, "status": "completed", "content": [content]}
         done = {**response, "status": "completed", "output": [item], "usage": USAGE}
         return [
             *out,

@@ -1,6 +1,7 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core over CDP) loads
 // page.html from a local HTTP server on 127.0.0.1 and runs its turns with the browser's own
-// WebSocket; the page returns one record per step and this script prints them as JSON lines.
+// WebSocket against ?provider=--provider under --model; the page returns one record per step
+// (`open`, `text`, `audio`) and this script prints them as JSON lines.
 // Console messages from the page go to stderr.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { options, report, run } from './common.mjs';
 
-const args = options(['gateway', 'key', 'protocol', 'model', 'key-model', 'executable']);
+const args = options(['gateway', 'key', 'protocol', 'provider', 'model', 'executable']);
 const FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -57,8 +58,8 @@ run(async () => {
       gateway: args.gateway,
       key: args.key,
       protocol: args.protocol,
+      provider: args.provider,
       model: args.model,
-      keyModel: args['key-model'],
     });
     for (const record of results) report(record);
   } finally {

@@ -4,14 +4,15 @@
 //                          openai-insecure-api-key.<key> subprotocol)
 // GA (`openai/realtime/*`) or beta (`openai/beta/realtime/*`). The SDK always builds
 // wss://{baseURL host}{baseURL path}/realtime?{baseURL query}&model=..., so the gateway is reached
-// over TLS, with its test CA in NODE_EXTRA_CA_CERTS. Steps (JSON lines): `text` and `audio` turns
-// against provider=simulator, then `key`: a handshake against provider=openai (the fake
-// provider) under --key-model, so the test can check what key arrived there.
+// over TLS, with its test CA in NODE_EXTRA_CA_CERTS. Steps (JSON lines): `open`, then a `text` and
+// an `audio` turn (js/turns.mjs: the audio turn appends speech and leaves the rest to server VAD, as
+// the session's default turn detection has it) on one connection to ?provider=--provider under
+// --model, then `sdk`: the errors the SDK reported.
 import OpenAI from 'openai';
 import { audioTurn, EventQueue, textTurn } from './turns.mjs';
 import { options, report, run } from './common.mjs';
 
-const args = options(['transport', 'protocol', 'origin', 'key', 'model', 'key-model']);
+const args = options(['transport', 'protocol', 'origin', 'key', 'provider', 'model']);
 const beta = args.protocol === 'beta';
 const module = await import(`openai/${beta ? 'beta/' : ''}realtime/${args.transport}`);
 const Client = args.transport === 'ws' ? module.OpenAIRealtimeWS : module.OpenAIRealtimeWebSocket;
@@ -25,14 +26,23 @@ async function connect(provider, model) {
   const sdkErrors = [];
   rt.on('event', (event) => queue.push(event));
   rt.on('error', (error) => sdkErrors.push(String(error?.message ?? error)));
-  if (args.transport === 'ws') rt.socket.on('close', (code) => queue.close(code));
-  else rt.socket.addEventListener('close', (event) => queue.close(event.code));
+  const closed = new Promise((resolve) => {
+    const onClose = (code) => {
+      queue.close(code);
+      resolve(code);
+    };
+    if (args.transport === 'ws') rt.socket.on('close', onClose);
+    else rt.socket.addEventListener('close', (event) => onClose(event.code));
+  });
   const created = await queue.next(15000);
   const conn = {
     url: String(rt.url),
     send: (event) => rt.send(event),
     next: (timeoutMs) => queue.next(timeoutMs),
-    close: () => rt.close(),
+    close: () => {
+      rt.close();
+      return closed;
+    },
     sdkErrors,
     created,
     subprotocol: rt.socket.protocol, // what the gateway answered to the offer, if any
@@ -41,14 +51,10 @@ async function connect(provider, model) {
 }
 
 run(async () => {
-  const conn = await connect('simulator', args.model);
+  const conn = await connect(args.provider, args.model);
   report({ step: 'open', url: conn.url, first: conn.created.type, subprotocol: conn.subprotocol });
   report(await textTurn(conn, args.protocol));
   report(await audioTurn(conn, args.protocol));
-  conn.close();
+  await conn.close();
   report({ step: 'sdk', errors: conn.sdkErrors });
-
-  const keyed = await connect('openai', args['key-model']);
-  report({ step: 'key', first: keyed.created.type, model: keyed.created.session?.model, errors: keyed.sdkErrors });
-  keyed.close();
 });
