@@ -130,6 +130,71 @@ class Settings(BaseModel):
         description="Simulator streaming speed: 1.0 paces deltas like a real provider, "
         "0 sends them all at once (tests).",
     )
+    max_session_seconds: float = Field(
+        3600.0,
+        alias="MAX_SESSION_SECONDS",
+        ge=0,
+        description="Longest a session may last; then it gets an error event session_expired and a "
+        "close 1008. A gateway token's own max_session_seconds applies too (the shorter wins). "
+        "0: no limit.",
+    )
+    idle_timeout_seconds: float = Field(
+        600.0,
+        alias="IDLE_TIMEOUT_SECONDS",
+        ge=0,
+        description="A session whose client sends no frame for this long gets an error event "
+        "idle_timeout and a close 1008 (provider events do not count). 0: no limit.",
+    )
+    max_sessions: int = Field(
+        1000,
+        alias="MAX_SESSIONS",
+        ge=0,
+        description="Sessions open at once in one gateway process (on Cloudflare: one isolate); the "
+        "next one gets an error event too_many_sessions and a close 1013. 0: no limit.",
+    )
+    max_sessions_per_subject: int = Field(
+        10,
+        alias="MAX_SESSIONS_PER_SUBJECT",
+        ge=0,
+        description="Sessions open at once per gateway-token subject (per process or isolate); the "
+        "next one gets too_many_sessions and a close 1013. Sessions without a token are not "
+        "counted per subject. 0: no limit.",
+    )
+    sessions_per_minute_per_subject: int = Field(
+        30,
+        alias="SESSIONS_PER_MINUTE_PER_SUBJECT",
+        ge=0,
+        description="Sessions a gateway-token subject may open in any 60 s (sliding window, per "
+        "process or isolate); the next one gets rate_limited and a close 1013. 0: no limit.",
+    )
+    ping_interval_seconds: float = Field(
+        20.0,
+        alias="PING_INTERVAL_SECONDS",
+        ge=0,
+        description="Standalone: a WebSocket ping goes to the client and to the provider when nothing "
+        "has come from it for this long. 0: no pings. (The Worker cannot send pings.)",
+    )
+    ping_timeout_seconds: float = Field(
+        20.0,
+        alias="PING_TIMEOUT_SECONDS",
+        gt=0,
+        description="Standalone: a peer that does not answer a ping within this is dropped; the "
+        "other side is told (upstream_unresponsive and 1014 to the client, 1001 to the provider).",
+    )
+    max_buffered_bytes: int = Field(
+        1 * MiB,
+        alias="MAX_BUFFERED_BYTES",
+        gt=0,
+        description="Standalone: bytes waiting to be written to one peer above which the gateway stops "
+        "reading from the other (backpressure); nothing is dropped.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        10.0,
+        alias="SHUTDOWN_TIMEOUT_SECONDS",
+        gt=0,
+        description="Standalone: on SIGTERM, how long sessions get to close (each client is told "
+        "server_shutting_down and 1001) before the rest are dropped and the process exits.",
+    )
     log_level: str = Field("INFO", alias="LOG_LEVEL", description="Python logging level.")
 
     gateway_secret: SecretStr | None = Field(

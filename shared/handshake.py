@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from .answers import HttpAnswer
 from .auth import authorize, origin_refusal, refusal
 from .config import PROVIDER_NAMES, Settings
-from .errors import GatewayError
+from .errors import CloseCode, GatewayError
 from .providers import (
     DISPLAY_NAMES,
     FORWARDED_QUERY,
@@ -52,6 +52,7 @@ class SessionPlan:
     error: GatewayError | None = None  # reported on the accepted socket, then the session closes
     subject: str | None = None  # who the gateway token was minted for (for the log); None: no token
     max_session_seconds: int | None = None  # the token's limit on the session's length
+    error_close_code: int = CloseCode.POLICY_VIOLATION  # how the session closes after ``error``
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:

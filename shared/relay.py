@@ -5,6 +5,13 @@ provider connection opened or failed, a side closed, time passed) and carries ou
 returns, in order. It reads no clock: every input that can start or end a timer takes ``now``
 (seconds, monotonic), and :meth:`Relay.next_deadline` says when to call :meth:`Relay.tick`.
 
+Timers: the provider handshake (UPSTREAM_CONNECT_TIMEOUT_SECONDS), the session's length
+(MAX_SESSION_SECONDS and a gateway token's own limit), the client's silence (IDLE_TIMEOUT_SECONDS)
+and the simulator's pacing. A limit that ends a session is counted in :mod:`shared.limits`.
+Liveness is observed by the adapter (WebSocket pings, where the runtime has them) and reported with
+:meth:`Relay.client_unresponsive` / :meth:`Relay.upstream_unresponsive`; a server going down
+reports :meth:`Relay.shutting_down`.
+
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
 """
@@ -28,6 +35,7 @@ from .inbound import (
     parse_client_event,
     too_large_error,
 )
+from .limits import LIMIT_COUNTERS, LimitCounters
 from .providers import DISPLAY_NAMES, UpstreamRequest
 from .simulator import Simulator
 from .translation import Translator
@@ -66,9 +74,12 @@ _REJECTION_HINTS = {
 class Relay:
     """One client session between a client and its provider."""
 
-    def __init__(self, plan: SessionPlan, settings: Settings, now: float) -> None:
+    def __init__(
+        self, plan: SessionPlan, settings: Settings, now: float, counters: LimitCounters = LIMIT_COUNTERS
+    ) -> None:
         self.plan = plan
         self.settings = settings
+        self._counters = counters
         self.state = State.CONNECTING
         self.client_ready = False
         # Client events held until the provider connection opens, and their size in bytes.
@@ -79,10 +90,27 @@ class Relay:
         self._held_for_client: list[str | bytes] = []
         self._close_held_for_client: CloseClient | None = None
         self._connect_deadline: float | None = None
-        # A gateway token's max session seconds: the session ends then, whatever it is doing.
+        # MAX_SESSION_SECONDS or the gateway token's own limit, the shorter: the session ends then,
+        # whatever it is doing. ``_session_limit`` is that length and what set it, for the message.
         self._session_deadline: float | None = None
-        if plan.error is None and plan.max_session_seconds is not None:
-            self._session_deadline = now + plan.max_session_seconds
+        self._session_limit: tuple[float, str] | None = None
+        # IDLE_TIMEOUT_SECONDS: the client's last frame, and when to look again. The check time moves
+        # only when the timer fires, so a stream of client frames never re-arms the adapter's timer.
+        self._idle_timeout: float | None = None
+        self._last_client_frame = now
+        self._idle_check_at: float | None = None
+        if plan.error is None:
+            limits = []
+            if settings.max_session_seconds:
+                limits.append((settings.max_session_seconds, "MAX_SESSION_SECONDS"))
+            if plan.max_session_seconds is not None:
+                limits.append((float(plan.max_session_seconds), "the gateway token's limit"))
+            if limits:
+                self._session_limit = min(limits)
+                self._session_deadline = now + self._session_limit[0]
+            if settings.idle_timeout_seconds:
+                self._idle_timeout = settings.idle_timeout_seconds
+                self._idle_check_at = now + self._idle_timeout
         self._simulator: Simulator | None = None
         # Only sessions whose client and provider speak different interfaces pay for translation.
         self._translator: Translator | None = None
@@ -113,9 +141,10 @@ class Relay:
             timer = self._connect_deadline
         else:
             timer = self._simulator.next_deadline() if self._simulator is not None else None
-        if self._session_deadline is None:
-            return timer
-        return self._session_deadline if timer is None else min(timer, self._session_deadline)
+        for limit in (self._session_deadline, self._idle_check_at):
+            if limit is not None and (timer is None or limit < timer):
+                timer = limit
+        return timer
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -132,7 +161,7 @@ class Relay:
             f" subject={plan.subject!r}" if plan.subject is not None else "",
         )
         if plan.error is not None:
-            return self._fail(plan.error, CloseCode.POLICY_VIOLATION, close_upstream=False)
+            return self._fail(plan.error, plan.error_close_code, close_upstream=False)
         if self._simulator is not None:
             self.state = State.OPEN
             return self._from_simulator(self._simulator.start(now))
@@ -174,6 +203,7 @@ class Relay:
         """A text frame from the client: relay it as is, hold it, or answer with an error event."""
         if self.state is State.CLOSED:
             return []
+        self._last_client_frame = now
         limit = self.settings.max_client_message_bytes
         size = oversize(data, limit)
         if size is not None:
@@ -194,6 +224,7 @@ class Relay:
         """A binary frame from the client: the protocol has none, so it is refused, not relayed."""
         if self.state is State.CLOSED:
             return []
+        self._last_client_frame = now
         return self._to_client(binary_frame_error().to_event())
 
     def upstream_frame(self, data: str | bytes) -> list[Action]:
@@ -240,20 +271,87 @@ class Relay:
         reason = close_reason(reason or f"{name} closed the session")
         return self._close_client(CloseClient(sendable_close_code(code), reason))
 
+    def client_unresponsive(self) -> list[Action]:
+        """The client did not answer the gateway's ping in time; the adapter has dropped its socket.
+
+        The provider is closed (1001) with the reason; nothing can be sent to the client any more.
+        """
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        self._held_for_upstream.clear()
+        self._counters.hit("client_unresponsive", self._who())
+        if self._simulator is not None or self.plan.upstream is None:
+            return []
+        return [CloseUpstream(CloseCode.GOING_AWAY, "client stopped answering pings")]
+
+    def upstream_unresponsive(self, client_stalled: bool = False) -> list[Action]:
+        """The provider did not answer the gateway's ping in time; the adapter has dropped its socket.
+
+        ``client_stalled``: the gateway had stopped reading the provider because the client was not
+        reading what it was sent (backpressure), so the provider's answer could not be read: the
+        client, not the provider, stopped. Either way the client is told why, then closed.
+        """
+        if self.state is not State.OPEN:
+            return []
+        seconds = self.settings.ping_timeout_seconds
+        if client_stalled:
+            self._counters.hit("client_too_slow", self._who())
+            error = GatewayError(
+                "client_too_slow",
+                "The client stopped reading the events sent to it, so the gateway stopped reading the "
+                f"provider, whose connection then timed out ({seconds:g} s).",
+            )
+            return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=False)
+        self._counters.hit("upstream_unresponsive", self._who())
+        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        error = GatewayError(
+            "upstream_unresponsive",
+            f"{name} stopped answering (no reply to a ping within {seconds:g} s); the connection "
+            "to it was dropped.",
+            type="server_error",
+        )
+        return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+
+    def shutting_down(self) -> list[Action]:
+        """The gateway is shutting down: tell the client, close both sides (1001)."""
+        if self.state is State.CLOSED:
+            return []
+        logger.info("session end: server shutting down %s", self._who())
+        error = GatewayError(
+            "server_shutting_down",
+            "The gateway is shutting down (restart or deploy); reconnect to continue.",
+            type="server_error",
+        )
+        return self._fail(
+            error, CloseCode.GOING_AWAY, close_upstream=True, upstream_reason="gateway shutting down"
+        )
+
     def tick(self, now: float) -> list[Action]:
         """Time has passed: fire the timers that are due."""
-        if (
-            self.state is not State.CLOSED
-            and self._session_deadline is not None
-            and now >= self._session_deadline
-        ):
-            logger.info("session end: max session seconds reached subject=%r", self.plan.subject)
+        if self.state is State.CLOSED:
+            return []
+        if self._session_deadline is not None and now >= self._session_deadline:
+            assert self._session_limit is not None
+            seconds, source = self._session_limit
+            self._counters.hit("session_expired", f"limit={seconds:g}s {self._who()}")
             error = GatewayError(
                 "session_expired",
-                f"Your session hit its maximum duration of {self.plan.max_session_seconds} s "
-                "(the gateway token's limit).",
+                f"Your session hit its maximum duration of {seconds:g} s ({source}).",
             )
             return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
+        if self._idle_check_at is not None and now >= self._idle_check_at:
+            assert self._idle_timeout is not None
+            idle_until = self._last_client_frame + self._idle_timeout
+            if now >= idle_until:
+                self._counters.hit("idle_timeout", f"limit={self._idle_timeout:g}s {self._who()}")
+                error = GatewayError(
+                    "idle_timeout",
+                    f"No event from the client for {self._idle_timeout:g} s (IDLE_TIMEOUT_SECONDS); "
+                    "the session was closed.",
+                )
+                return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
+            self._idle_check_at = idle_until
         if (
             self.state is State.CONNECTING
             and self._connect_deadline is not None
@@ -333,13 +431,26 @@ class Relay:
         self._close_held_for_client = close
         return []
 
-    def _fail(self, error: GatewayError, close_code: int, *, close_upstream: bool) -> list[Action]:
+    def _who(self) -> str:
+        """What the log says about the session: its provider and subject, never a secret."""
+        plan = self.plan
+        subject = f" subject={plan.subject!r}" if plan.subject is not None else ""
+        return f"provider={plan.provider}{subject}"
+
+    def _fail(
+        self,
+        error: GatewayError,
+        close_code: int,
+        *,
+        close_upstream: bool,
+        upstream_reason: str = "client session ended",
+    ) -> list[Action]:
         """Report ``error`` to the client, then close the session."""
         self.state = State.CLOSED
         self._held_for_upstream.clear()
         self._held_for_client.append(error.to_event())
         actions: list[Action] = []
         if close_upstream:  # first: it may only mean abandoning a handshake, which is instant
-            actions.append(CloseUpstream(CloseCode.GOING_AWAY, "client session ended"))
+            actions.append(CloseUpstream(CloseCode.GOING_AWAY, upstream_reason))
         actions += self._close_client(CloseClient(close_code, close_reason(error.message)))
         return actions

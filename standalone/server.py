@@ -1,14 +1,23 @@
-"""The aiohttp application: routes requests, upgrades realtime ones, owns the upstream client."""
+"""The aiohttp application: routes requests, upgrades realtime ones, owns the upstream client.
+
+It also keeps what is per process: the admission bookkeeping (:class:`shared.admission.Admission`)
+and the live sessions, so that a shutdown (SIGTERM) can tell every client and close every provider
+connection before the process exits.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
 
+from shared.admission import Admission
+from shared.answers import error_body
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
@@ -18,8 +27,19 @@ from .session import StandaloneSession
 
 logger = logging.getLogger("realtime_gateway")
 
+
+@dataclass(eq=False)
+class LiveSessions:
+    """The process's sessions: who may open one (admission) and who is open (for the shutdown)."""
+
+    admission: Admission
+    sessions: set[StandaloneSession] = field(default_factory=set)
+    shutting_down: bool = False
+
+
 SETTINGS = web.AppKey("settings", Settings)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+LIVE = web.AppKey("live_sessions", LiveSessions)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -33,11 +53,23 @@ async def handle(request: web.Request) -> web.StreamResponse:
     answer = http_answer(request.method, request.path, wants_websocket)
     if answer is not None:
         return _respond(answer)
+    live = request.app[LIVE]
+    if live.shutting_down:  # only a request already read when the listener closed gets here
+        return _respond(
+            HttpAnswer(503, error_body("server_shutting_down", "The gateway is shutting down; reconnect."))
+        )
     plan = plan_session(request.path, request.query_string, headers, settings, time.time())
     if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
         return _respond(plan)
+    # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+    plan, ticket = live.admission.admit_plan(plan, asyncio.get_running_loop().time())
     session = StandaloneSession(plan, settings, request.app[HTTP_CLIENT])
-    return await session.run(request)
+    live.sessions.add(session)
+    try:
+        return await session.run(request)
+    finally:
+        live.sessions.discard(session)
+        live.admission.release(ticket)
 
 
 def _respond(answer: HttpAnswer) -> web.Response:
@@ -53,9 +85,42 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def shutdown_budget(settings: Settings) -> tuple[float, float]:
+    """SHUTDOWN_TIMEOUT_SECONDS split in two: how long sessions get to close, then how long aiohttp
+    gets to finish the handlers (``run_app``'s ``shutdown_timeout``) once the rest are dropped."""
+    total = settings.shutdown_timeout_seconds
+    tidy = min(1.0, total / 4)
+    return total - tidy, tidy
+
+
+async def _close_sessions(app: web.Application) -> None:
+    """On shutdown (the listener is already closed): tell every client, close every provider
+    connection, wait for them up to the deadline, then drop what is left."""
+    live = app[LIVE]
+    live.shutting_down = True
+    sessions = list(live.sessions)
+    if not sessions:
+        return
+    grace, _ = shutdown_budget(app[SETTINGS])
+    logger.info("shutting down: closing %d sessions (up to %g s)", len(sessions), grace)
+    for session in sessions:
+        session.shut_down()
+    waits = [asyncio.ensure_future(session.finished.wait()) for session in sessions]
+    _, pending = await asyncio.wait(waits, timeout=grace)
+    for wait in pending:
+        wait.cancel()
+    left = [session for session in sessions if not session.finished.is_set()]
+    if left:
+        logger.warning("shutting down: dropping %d sessions that did not close in time", len(left))
+        for session in left:
+            session.abort()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
+    app[LIVE] = LiveSessions(Admission(settings))
     app.cleanup_ctx.append(_http_client)
+    app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from workers import Response, WorkerEntrypoint
 
+from shared.admission import Admission
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
@@ -15,6 +16,17 @@ from shared.routes import HttpAnswer, http_answer
 from worker.session import WorkerSession
 
 _settings: Settings | None = None
+# Sessions open in this isolate, per subject, and each subject's recent starts. Cloudflare runs many
+# isolates, so MAX_SESSIONS and the per-subject limits hold per isolate, not across the deployment.
+_admission: Admission | None = None
+
+
+def admission_for(settings: Settings) -> Admission:
+    """The isolate's admission bookkeeping (one for every request this isolate serves)."""
+    global _admission
+    if _admission is None:
+        _admission = Admission(settings)
+    return _admission
 
 
 def settings_from_env(env: object) -> Settings:
@@ -49,7 +61,10 @@ class Default(WorkerEntrypoint):
         plan = plan_session(url.path, url.query, headers, settings, time.time())
         if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
             return _respond(plan)
-        session = WorkerSession(plan, settings)
+        # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+        admission = admission_for(settings)
+        plan, ticket = admission.admit_plan(plan, time.monotonic())
+        session = WorkerSession(plan, settings, on_end=lambda: admission.release(ticket))
         pending = session.start()
         if pending is not None:
             self.ctx.waitUntil(pending)

@@ -3,6 +3,10 @@
 Only I/O lives here, and everything the Workers runtime needs that CPython does not: JS event
 listeners held by ``create_proxy`` for the session's lifetime, ``ArrayBuffer`` frames turned into
 bytes, ``setTimeout`` for the relay's timer, and the outbound ``fetch`` with ``Upgrade: websocket``.
+
+workerd exposes no ping frames and no write buffer to a Worker: liveness rests on Cloudflare's own
+connection timeouts and the relay's IDLE_TIMEOUT_SECONDS, and workerd buffers what is sent (the
+isolate's memory limit bounds it), so PING_* and MAX_BUFFERED_BYTES do not apply here.
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ def _frame(data: Any) -> str | bytes:
 class WorkerSession:
     """Carries out one :class:`Relay` over workerd's server-side socket and an outbound one."""
 
-    def __init__(self, plan: SessionPlan, settings: Settings) -> None:
+    def __init__(
+        self, plan: SessionPlan, settings: Settings, on_end: Callable[[], None] | None = None
+    ) -> None:
         self.relay = Relay(plan, settings, _now())
+        self._on_end = on_end  # called once, when the session is over (admission release)
         # ``{0: client, 1: server}``: the client end goes back in the 101, the server end is ours.
         client_end, server_end = WebSocketPair.new().object_values()
         self.client_socket: JsProxy = client_end
@@ -154,6 +161,9 @@ class WorkerSession:
 
     def _end(self) -> None:
         """The relay is closed: stop the timer and, once this event is handled, the listeners."""
+        if self._on_end is not None:
+            on_end, self._on_end = self._on_end, None
+            on_end()
         if self._timer is not None:
             clearTimeout(self._timer)
             self._timer = None

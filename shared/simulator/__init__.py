@@ -14,9 +14,9 @@ Modules: ``session`` (state machine), ``response`` (a paced response stream), ``
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..wire import dumps
 from .events import Event
 from .session import SimSession
 
@@ -54,5 +54,5 @@ class Simulator:
         frames = []
         for event in events:
             event["event_id"] = new_id()
-            frames.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+            frames.append(dumps(event))  # lone surrogates from the client's text stay escaped
         return frames

@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..wire import dumps
+
+__all__ = ["dumps", "leading_type", "parse"]
+
 _LEADING_TYPE = ('{"type":"', '{"type": "')
 
 
@@ -38,15 +42,3 @@ def parse(frame: str) -> Any:
         return json.loads(frame)
     except (ValueError, RecursionError):
         return None
-
-
-def dumps(event: Any) -> str:
-    """Compact JSON. Non-ASCII text stays as is unless it holds a lone surrogate (from a
-    ``\\udXXX`` escape), which cannot be sent as UTF-8 and is escaped instead."""
-    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            text = json.dumps(event, separators=(",", ":"))
-    return text

@@ -378,9 +378,13 @@ def test_timeout_before_client_connected_is_reported_when_it_connects(clock: Clo
     assert_error_then_close(relay.client_connected(clock.now), "upstream_timeout", 1014)
 
 
-def test_no_deadline_once_the_provider_connected(open_relay: Relay, clock: Clock) -> None:
-    assert open_relay.next_deadline() is None
-    assert open_relay.tick(clock.advance(10 * CONNECT_TIMEOUT)) == []
+def test_no_deadline_once_the_provider_connected(clock: Clock) -> None:
+    # With the session limits off (tests/unit/test_limits.py covers them), nothing is left to time.
+    relay = make_relay(clock, make_settings(MAX_SESSION_SECONDS="0", IDLE_TIMEOUT_SECONDS="0"))
+    relay.client_connected(clock.now)
+    relay.upstream_connected(clock.now)
+    assert relay.next_deadline() is None
+    assert relay.tick(clock.advance(10 * CONNECT_TIMEOUT)) == []
 
 
 # -- a closed relay ----------------------------------------------------------------------------------

@@ -558,7 +558,10 @@ def test_max_session_seconds_ends_a_simulator_session() -> None:
 
 
 def test_a_session_without_a_token_has_no_length_limit() -> None:
-    config = settings(UPSTREAM_CONNECT_TIMEOUT_SECONDS="10")
+    # Only the gateway's own limits, turned off here (tests/unit/test_limits.py covers them).
+    config = settings(
+        UPSTREAM_CONNECT_TIMEOUT_SECONDS="10", MAX_SESSION_SECONDS="0", IDLE_TIMEOUT_SECONDS="0"
+    )
     outcome = handshake(config, {"authorization": f"Bearer {CLIENT_KEY}"})
     assert isinstance(outcome, SessionPlan)
     relay = Relay(outcome, config, 0.0)
