@@ -137,7 +137,7 @@ class Relay:
         """When :meth:`tick` must next be called, or None if no timer is running."""
         if self.state is State.CLOSED:
             return None
-        if self.state is State.CONNECTING:
+        if self._connect_deadline is not None:
             timer = self._connect_deadline
         else:
             timer = self._simulator.next_deadline() if self._simulator is not None else None
@@ -172,7 +172,8 @@ class Relay:
         if self.state is not State.CONNECTING:
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
-        self._connect_deadline = None
+        # The connect deadline keeps running until the provider's first event (session.created):
+        # a provider that accepts the socket and then says nothing has not connected either.
         actions: list[Action] = [SendToUpstream(frame) for frame in self._held_for_upstream]
         self._held_for_upstream.clear()
         self._held_bytes = 0
@@ -231,6 +232,7 @@ class Relay:
         """A frame from the provider: relayed to the client in order, translated if it must be."""
         if self.state is not State.OPEN:
             return []
+        self._connect_deadline = None
         if self._translator is not None and isinstance(data, str):
             frames: list[str | bytes] = list(self._translator.to_client(data))
         else:
@@ -352,17 +354,15 @@ class Relay:
                 )
                 return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
             self._idle_check_at = idle_until
-        if (
-            self.state is State.CONNECTING
-            and self._connect_deadline is not None
-            and now >= self._connect_deadline
-        ):
+        if self._connect_deadline is not None and now >= self._connect_deadline:
             seconds = self.settings.upstream_connect_timeout_seconds
             name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+            if self.state is State.CONNECTING:
+                what = "did not complete the handshake"
+            else:
+                what = "accepted the connection but sent no event (session.created)"
             error = GatewayError(
-                "upstream_timeout",
-                f"{name} did not complete the handshake within {seconds:g} s.",
-                type="server_error",
+                "upstream_timeout", f"{name} {what} within {seconds:g} s.", type="server_error"
             )
             return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=True)
         if self.state is State.OPEN and self._simulator is not None:

@@ -60,6 +60,7 @@ def open_relay(
     assert relay.client_connected(now) == [] or relay.plan.provider == "simulator"
     if relay.plan.provider != "simulator":
         assert relay.upstream_connected(now) == []
+        relay.upstream_frame('{"type":"session.created"}')  # the provider spoke: connected
     assert relay.state is State.OPEN
     return relay
 

@@ -23,6 +23,8 @@ CONNECT_TIMEOUT = 10.0
 
 FRAME = '{ "type" : "session.update",\n "session": {"type": "realtime", "instructions": "Sé bref ✓"} }'
 
+SESSION_CREATED = '{"type":"session.created"}'
+
 
 def append(number: int, audio: str = "AAAA") -> str:
     """A valid ``input_audio_buffer.append`` frame numbered by its event_id."""
@@ -89,8 +91,9 @@ def relay(clock: Clock) -> Relay:
 
 @pytest.fixture
 def open_relay(relay: Relay, clock: Clock) -> Relay:
-    """A relay with both sides connected."""
+    """A relay with both sides connected and the provider's first event relayed."""
     assert relay.upstream_connected(clock.now) == []
+    assert relay.upstream_frame(SESSION_CREATED) == [SendToClient(SESSION_CREATED)]
     assert relay.state is State.OPEN
     return relay
 
@@ -378,13 +381,27 @@ def test_timeout_before_client_connected_is_reported_when_it_connects(clock: Clo
     assert_error_then_close(relay.client_connected(clock.now), "upstream_timeout", 1014)
 
 
-def test_no_deadline_once_the_provider_connected(clock: Clock) -> None:
+def test_no_deadline_once_the_provider_spoke(clock: Clock) -> None:
     # With the session limits off (tests/unit/test_limits.py covers them), nothing is left to time.
     relay = make_relay(clock, make_settings(MAX_SESSION_SECONDS="0", IDLE_TIMEOUT_SECONDS="0"))
     relay.client_connected(clock.now)
     relay.upstream_connected(clock.now)
+    relay.upstream_frame(SESSION_CREATED)
     assert relay.next_deadline() is None
     assert relay.tick(clock.advance(10 * CONNECT_TIMEOUT)) == []
+
+
+def test_a_provider_that_accepts_but_never_speaks_times_out(clock: Clock) -> None:
+    relay = make_relay(clock, make_settings(MAX_SESSION_SECONDS="0", IDLE_TIMEOUT_SECONDS="0"))
+    relay.client_connected(clock.now)
+    relay.upstream_connected(clock.now)
+    assert relay.next_deadline() == clock.now + CONNECT_TIMEOUT
+    actions = relay.tick(clock.advance(CONNECT_TIMEOUT))
+    error = json.loads(next(a.data for a in actions if isinstance(a, SendToClient)))
+    assert error["error"]["code"] == "upstream_timeout"
+    assert "session.created" in error["error"]["message"]
+    assert CloseClient(1014, error["error"]["message"]) in actions
+    assert any(isinstance(action, CloseUpstream) for action in actions)
 
 
 # -- a closed relay ----------------------------------------------------------------------------------

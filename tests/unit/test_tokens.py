@@ -531,6 +531,7 @@ def test_max_session_seconds_ends_an_open_session() -> None:
     relay = token_relay(now=100.0)
     relay.client_connected(100.0)
     assert relay.upstream_connected(100.5) == []
+    relay.upstream_frame('{"type":"session.created"}')
     assert relay.next_deadline() == 130.0
     assert relay.tick(129.9) == []
     actions = relay.tick(130.0)
@@ -567,6 +568,7 @@ def test_a_session_without_a_token_has_no_length_limit() -> None:
     relay = Relay(outcome, config, 0.0)
     relay.client_connected(0.0)
     relay.upstream_connected(1.0)
+    relay.upstream_frame('{"type":"session.created"}')
     assert relay.next_deadline() is None
 
 
