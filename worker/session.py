@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from js import Object, WebSocketPair, clearTimeout, fetch, setTimeout
+from js import AbortController, Object, WebSocketPair, clearTimeout, fetch, setTimeout
 from pyodide.ffi import JsException, JsProxy, create_once_callable, create_proxy, to_js
 
 from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
@@ -59,6 +59,7 @@ class WorkerSession:
         client_end, server_end = WebSocketPair.new().object_values()
         self.client_socket: JsProxy = client_end
         self._client: JsProxy = server_end
+        self._handshake: JsProxy | None = None  # the AbortController of the provider handshake
         self._upstream: JsProxy | None = None
         # (socket, event, callback): JS holds these; removed and freed once the session ends.
         self._listeners: list[tuple[JsProxy, str, JsProxy]] = []
@@ -102,7 +103,10 @@ class WorkerSession:
         request = self.relay.upstream_request
         assert request is not None
         headers = {**request.headers, "Upgrade": "websocket"}
-        options = to_js({"headers": headers}, dict_converter=Object.fromEntries)
+        self._handshake = AbortController.new()  # so a session that ends first can abandon it
+        options = to_js(
+            {"headers": headers, "signal": self._handshake.signal}, dict_converter=Object.fromEntries
+        )
         try:
             response = await fetch(_http_url(request.url), options)
         except Exception:  # JsException or pyodide.http.AbortError: the text may hold the URL
@@ -130,8 +134,11 @@ class WorkerSession:
                 _send(self._client, action.data)
             elif isinstance(action, CloseClient):
                 _close_quietly(self._client, action.code, action.reason)
-            elif isinstance(action, CloseUpstream) and self._upstream is not None:
-                _close_quietly(self._upstream, action.code, action.reason)
+            elif isinstance(action, CloseUpstream):
+                if self._upstream is not None:
+                    _close_quietly(self._upstream, action.code, action.reason)
+                elif self._handshake is not None:
+                    self._handshake.abort()  # still connecting: drop the provider's handshake
         if self.relay.closed:
             self._end()
         elif self.relay.next_deadline() != self._armed_deadline:

@@ -309,16 +309,9 @@ async def test_fault_reaches_the_client_as_readme_says(
 
 
 async def test_abandoned_handshake_is_dropped(
-    request: pytest.FixtureRequest, fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
+    fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
 ) -> None:
     """After ``upstream_timeout`` the gateway closes the half-open provider connection too."""
-    if fault_gateway.runtime == "worker":
-        known_bug(
-            request,
-            "worker/session.py starts fetch() with no AbortSignal and, on the connect timeout, "
-            "CloseUpstream finds no socket (self._upstream is None): the provider connection and "
-            "its descriptor stay open for as long as the provider keeps it",
-        )
     mark = fault_upstream.mark()
     seen = await observe(session_url(fault_gateway, "hang"), CONNECT_TIMEOUT + DEADLINE)
     assert seen.close == 1014, seen.describe()
@@ -379,9 +372,8 @@ async def test_silent_provider_is_reported_as_a_timeout(fault_gateway: GatewayPr
 # Faults a client leaves open until it closes: the client closes these after a short look.
 LINGER = {"ok": 0.2, "silent": 0.2}
 LEAK_FAULTS = ["ok", "silent", *(fault.model for fault in FAULTS)]
-# Leaks with their own strict xfail (test_abandoned_handshake_is_dropped), left out here so the
-# rest is still checked.
-LEAK_EXCLUDED = {"worker": {"hang"}}
+# Faults left out of the leak check per runtime (none at present).
+LEAK_EXCLUDED: dict[str, set[str]] = {}
 
 
 def linger(runtime: str, fault: str) -> float | None:
