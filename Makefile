@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 WORKER_PORT ?= 8787
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: run worker test worker-deps format clean
+.PHONY: run worker test worker-deps chromium format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,16 @@ worker: worker-deps
 		--cache-dir node_modules/.cache/worker-host \
 		--host $(HOST) --port $(WORKER_PORT)
 
-# Lint, then every test, on both runtimes.
-test: worker-deps
+# Debian's Chromium, for the browser cells of the client matrix (tests/clients), when missing.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip"; fi; \
+	fi
+
+# Lint, then every test, on both runtimes, with every real client of the matrix.
+test: worker-deps chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
