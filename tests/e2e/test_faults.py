@@ -34,7 +34,8 @@ CONNECT_TIMEOUT = 1.0  # UPSTREAM_CONNECT_TIMEOUT_SECONDS on the gateway under t
 PING_SECONDS = 1.0  # PING_INTERVAL_SECONDS and PING_TIMEOUT_SECONDS (standalone)
 DEADLINE = 2.5  # a failure the gateway sees reaches the client within this
 REPETITIONS = 20  # of each fault, in the leak check
-CONCURRENCY = 20  # sessions at once in the leak check
+# Sessions at once in the leak check: the Worker host runs every session on one Pyodide thread.
+CONCURRENCY = {"standalone": 20, "worker": 5}
 RSS_GROWTH_MIB = {"standalone": 4.0, "worker": 12.0}  # after a warm-up round; V8's heap moves more
 FLOOD_BOUND_MIB = 32.0  # what a client may push (and RSS grow) while its provider reads nothing
 FLOOD_SECONDS = 3.0
@@ -393,7 +394,7 @@ async def one_session(gateway: GatewayProcess, fault: str) -> Seen:
 async def fault_round(gateway: GatewayProcess, faults: list[str], baseline_fds: int | None) -> dict[str, int]:
     """Each fault REPETITIONS times, CONCURRENCY at once; after each, the gateway's descriptor count
     (checked against ``baseline_fds`` when given)."""
-    gate = asyncio.Semaphore(CONCURRENCY)
+    gate = asyncio.Semaphore(CONCURRENCY[gateway.runtime])
 
     async def limited(fault: str) -> Seen:
         async with gate:
