@@ -62,8 +62,10 @@ format: $(INSTALLED)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The benchmark suite (not part of `make test`; 4-8 minutes): the gateway against a client talking to
-# the same upstream directly; writes bench/RESULTS.md and bench/latency.png (see bench/run.py).
+# The benchmark suite (not part of `make test`; 8-12 minutes, more the first time: it installs the
+# peers into bench/.cache): the gateway, Portkey and LiteLLM, and the Worker on the local Pyodide host,
+# against a client talking to the same upstream directly; writes bench/RESULTS.md and
+# bench/latency.png (see bench/run.py).
 .PHONY: bench
 bench: $(INSTALLED)
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q matplotlib

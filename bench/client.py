@@ -1,16 +1,22 @@
 """The benchmark's client: one process, one mode, results as JSON in ``--out``.
 
+A target is a JSON object ``{"name", "url", "headers", "created"}``: where to connect, the extra
+handshake headers (a peer's routing headers), and whether ``session.created`` reaches the client
+(``false`` for Portkey, which drops what the upstream sends before the client's socket is attached:
+then the client sends a ping at once and takes its pong as the session's first event).
+
 Modes (``python -m bench.client MODE ...``):
 
-- ``ping``: sequential small-event round trips on one connection to each of two URLs (direct and
-  gateway), after a warm-up, in alternating rounds.
-- ``connect``: time from starting the TCP connect to receiving ``session.created``, sequential
-  fresh connections to each URL, in alternating rounds.
-- ``audio``: ``--sessions`` concurrent sessions to one URL. Prints ``connected`` once they are all
-  open, waits for ``go`` on stdin, then each session streams ``input_audio_buffer.append`` (100 ms
-  of audio every 100 ms, stamped ``a<seq>_<send ns>``) while the upstream streams deltas back;
-  prints ``streamed`` when every session has its ``bench.end``, then closes them.
-- ``idle``: ``--sessions`` sessions opened and left idle; prints ``connected``, waits for ``close``.
+- ``ping``: sequential small-event round trips on one connection to each target (``--target``,
+  repeated; the first is the baseline), after a warm-up, in rounds that rotate the targets' order.
+- ``connect``: time from starting the TCP connect to the first event (``session.created``, or the
+  pong above), sequential fresh connections to each target, in rotating rounds.
+- ``audio``: ``--sessions`` concurrent sessions to one target. Prints ``connected`` once they are
+  all open, waits for ``go`` on stdin, then each session streams ``input_audio_buffer.append``
+  (100 ms of audio every 100 ms, stamped ``a<seq>_<send ns>``) while the upstream streams deltas
+  back; prints ``streamed`` when every session has its ``bench.end``, then closes them.
+- ``idle``: ``--sessions`` sessions to one target opened and left idle; prints ``connected``,
+  waits for ``close``.
 """
 
 from __future__ import annotations
@@ -36,27 +42,58 @@ from .common import (
     CHUNK_SECONDS,
     DELTA_HEAD,
     PING_FORMAT,
+    PONG_FORMAT,
     START_AUDIO,
     STOP_AUDIO,
-    cpu_times,
     parse_stamp,
     percentile,
     raise_fd_limit,
+    stamp_of,
+    tree_cpu_times,
 )
 
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 CONNECT_CONCURRENCY = 50
 RECEIVE_TIMEOUT_SECONDS = 30.0
+SYNC_SEQ = -1  # the ping that opens a session on a target that sends no session.created
+_SYNC_PONG = PONG_FORMAT % SYNC_SEQ
 
 
-async def _open(http: aiohttp.ClientSession, url: str) -> aiohttp.ClientWebSocketResponse:
-    """Open a session and read its ``session.created``."""
-    ws = await http.ws_connect(url, headers=HEADERS, compress=0, max_msg_size=0, autoping=True)
-    message = await ws.receive(timeout=RECEIVE_TIMEOUT_SECONDS)
-    if message.type is not aiohttp.WSMsgType.TEXT or '"session.created"' not in message.data[:64]:
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    headers: dict[str, str]
+    created: bool
+
+    @classmethod
+    def parse(cls, spec: str) -> Target:
+        data = json.loads(spec)
+        headers = {**HEADERS, **data.get("headers", {})}
+        return cls(data["name"], data["url"], headers, data.get("created", True))
+
+
+async def _open(http: aiohttp.ClientSession, target: Target) -> aiohttp.ClientWebSocketResponse:
+    """Open a session and read its first event: ``session.created``, or (on a target that drops it)
+    the pong of a ping sent at once, skipping a ``session.created`` that does come first."""
+    ws = await http.ws_connect(target.url, headers=target.headers, compress=0, max_msg_size=0, autoping=True)
+    if not target.created:
+        await ws.send_str(PING_FORMAT % (SYNC_SEQ, SYNC_SEQ))
+    while True:
+        message = await ws.receive(timeout=RECEIVE_TIMEOUT_SECONDS)
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            await ws.close()
+            raise RuntimeError(f"{target.name}: no first event: {message.type} {message.data!r}")
+        data: str = message.data
+        if target.created:
+            if '"session.created"' in data[:64]:
+                return ws
+        elif data == _SYNC_PONG or json.loads(data) == {"type": "bench.pong", "seq": SYNC_SEQ}:
+            return ws
+        elif '"session.created"' in data[:64]:
+            continue
         await ws.close()
-        raise RuntimeError(f"expected session.created, got {message.type} {str(message.data)[:200]}")
-    return ws
+        raise RuntimeError(f"{target.name}: unexpected first event {data[:200]}")
 
 
 def _http() -> aiohttp.ClientSession:
@@ -90,36 +127,43 @@ async def _pings(ws: aiohttp.ClientWebSocketResponse, first: int, count: int) ->
 
 
 class _CpuMeter:
-    """CPU seconds, [user, system], the watched processes (``--watch name=pid``) spend in each block."""
+    """CPU seconds, [user, system], the watched process trees (``--watch name=pid``) spend in each
+    block of each target."""
 
-    def __init__(self, watch: list[str]) -> None:
+    def __init__(self, watch: list[str], targets: list[Target]) -> None:
         self.pids = {name: int(pid) for name, _, pid in (item.partition("=") for item in watch)}
-        self.seconds: dict[str, dict[str, list[list[float]]]] = {"direct": {}, "gateway": {}}
+        self.seconds: dict[str, dict[str, list[list[float]]]] = {target.name: {} for target in targets}
 
     @contextlib.contextmanager
     def block(self, path: str) -> Iterator[None]:
-        before = {name: cpu_times(pid) for name, pid in self.pids.items()}
+        before = {name: tree_cpu_times(pid) for name, pid in self.pids.items()}
         yield
         for name, pid in self.pids.items():
-            user, system = cpu_times(pid)
+            user, system = tree_cpu_times(pid)
             spent = [user - before[name][0], system - before[name][1]]
             self.seconds[path].setdefault(name, []).append(spent)
 
 
+def _rotation(targets: list[Target], round_number: int) -> list[Target]:
+    """The targets' order in a round: rotated by one each round, so each takes each place in turn."""
+    shift = round_number % len(targets)
+    return targets[shift:] + targets[:shift]
+
+
 async def run_ping(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"direct": [], "gateway": []}
-    meter = _CpuMeter(args.watch)
+    targets: list[Target] = args.target
+    results: dict[str, Any] = {target.name: [] for target in targets}
+    meter = _CpuMeter(args.watch, targets)
     async with _http() as http:
-        sockets = {"direct": await _open(http, args.direct), "gateway": await _open(http, args.gateway)}
+        sockets = {target.name: await _open(http, target) for target in targets}
         seq = 0
         for ws in sockets.values():
             await _pings(ws, seq, args.warmup)
             seq += args.warmup
         for round_number in range(args.rounds):
-            order = ("direct", "gateway") if round_number % 2 == 0 else ("gateway", "direct")
-            for name in order:
-                with meter.block(name):
-                    results[name].append(await _pings(sockets[name], seq, args.n))
+            for target in _rotation(targets, round_number):
+                with meter.block(target.name):
+                    results[target.name].append(await _pings(sockets[target.name], seq, args.n))
                 seq += args.n
             _say(f"ping round {round_number + 1}/{args.rounds} done")
         for ws in sockets.values():
@@ -132,25 +176,24 @@ async def run_ping(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_connect(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"direct": [], "gateway": []}
-    meter = _CpuMeter(args.watch)
+    targets: list[Target] = args.target
+    results: dict[str, Any] = {target.name: [] for target in targets}
+    meter = _CpuMeter(args.watch, targets)
     async with _http() as http:
-        for url in (args.direct, args.gateway):  # warm-up: imports, first-connection costs
+        for target in targets:  # warm-up: imports, first-connection costs
             for _ in range(5):
-                await (await _open(http, url)).close()
+                await (await _open(http, target)).close()
         for round_number in range(args.rounds):
-            order = ("direct", "gateway") if round_number % 2 == 0 else ("gateway", "direct")
-            for name in order:
-                url = args.direct if name == "direct" else args.gateway
+            for target in _rotation(targets, round_number):
                 times: list[float] = []
-                with meter.block(name):
+                with meter.block(target.name):
                     for _ in range(args.n):
                         start = time.perf_counter_ns()
-                        ws = await _open(http, url)
+                        ws = await _open(http, target)
                         times.append((time.perf_counter_ns() - start) / 1000)
                         await ws.close()
                         await asyncio.sleep(0.005)  # let both ends finish the close before the next
-                results[name].append(times)
+                results[target.name].append(times)
             _say(f"connect round {round_number + 1}/{args.rounds} done")
     results["cpu_s"] = meter.seconds
     return results
@@ -203,7 +246,13 @@ async def _receive_audio(session: _AudioSession) -> None:
             session.delta_seqs.append(seq)
             session.delta_latency_us.append((received - sent) / 1000)
             continue
+        received = clock()
         event = json.loads(data)
+        if event.get("type") == "response.output_audio.delta":  # re-serialised by the relay
+            seq, sent = stamp_of(event["event_id"])
+            session.delta_seqs.append(seq)
+            session.delta_latency_us.append((received - sent) / 1000)
+            continue
         if event.get("type") == "bench.end":
             session.end = event
             return
@@ -232,12 +281,14 @@ def _by_round(
     return out
 
 
-async def _connect_all(http: aiohttp.ClientSession, url: str, count: int) -> tuple[list[Any], list[str]]:
+async def _connect_all(
+    http: aiohttp.ClientSession, target: Target, count: int
+) -> tuple[list[Any], list[str]]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one() -> Any:
         async with gate:
-            return await _open(http, url)
+            return await _open(http, target)
 
     outcomes = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
     sockets = [ws for ws in outcomes if not isinstance(ws, BaseException)]
@@ -257,7 +308,7 @@ async def run_audio(args: argparse.Namespace) -> dict[str, Any]:
     frames = round(args.seconds / CHUNK_SECONDS)
     per_round = (frames - args.warm_frames) // args.rounds
     async with _http() as http:
-        sockets, failures = await _connect_all(http, args.url, args.sessions)
+        sockets, failures = await _connect_all(http, args.target, args.sessions)
         _say(f"connected {len(sockets)} {len(failures)}")
         if await _readline() != "go":
             raise SystemExit("expected go")
@@ -328,7 +379,7 @@ async def run_audio(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_idle(args: argparse.Namespace) -> dict[str, Any]:
     async with _http() as http:
-        sockets, failures = await _connect_all(http, args.url, args.sessions)
+        sockets, failures = await _connect_all(http, args.target, args.sessions)
         _say(f"connected {len(sockets)} {len(failures)}")
         line = await _readline()
         await _close_all(sockets)
@@ -340,22 +391,21 @@ def main() -> None:
     modes = parser.add_subparsers(dest="mode", required=True)
     for name in ("ping", "connect"):
         mode = modes.add_parser(name)
-        mode.add_argument("--direct", required=True)
-        mode.add_argument("--gateway", required=True)
+        mode.add_argument("--target", type=Target.parse, action="append", required=True, help="JSON")
         mode.add_argument("--n", type=int, required=True)
         mode.add_argument("--rounds", type=int, required=True)
         mode.add_argument("--warmup", type=int, default=200)
         mode.add_argument("--watch", action="append", default=[], help="name=pid: CPU to measure")
     audio = modes.add_parser("audio")
-    audio.add_argument("--url", required=True)
     audio.add_argument("--sessions", type=int, required=True)
     audio.add_argument("--seconds", type=float, required=True)
     audio.add_argument("--warm-frames", type=int, default=10)
     audio.add_argument("--rounds", type=int, default=3)
     audio.add_argument("--seed", type=int, default=1)
     idle = modes.add_parser("idle")
-    idle.add_argument("--url", required=True)
     idle.add_argument("--sessions", type=int, required=True)
+    for name in ("audio", "idle"):
+        modes.choices[name].add_argument("--target", type=Target.parse, required=True, help="JSON")
     for mode in modes.choices.values():
         mode.add_argument("--out", required=True)
     args = parser.parse_args()

@@ -51,6 +51,13 @@ def parse_stamp(data: str, head_len: int) -> tuple[int, int]:
     return int(seq), int(sent)
 
 
+def stamp_of(event_id: str) -> tuple[int, int]:
+    """``(seq, sent_ns)`` from an event_id ``<letter><seq>_<ns>``: the slow path, for a relay that
+    re-serialises the events it relays (LiteLLM writes them back with ``json.dumps``' spacing)."""
+    seq, _, sent = event_id[1:].partition("_")
+    return int(seq), int(sent)
+
+
 def raise_fd_limit() -> int:
     """Raise this process's open-file limit to its hard limit; return the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -92,6 +99,49 @@ def rss_bytes(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (from the parent pids in /proc/<pid>/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, queue = [pid], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            tree.append(child)
+            queue.append(child)
+    return tree
+
+
+def tree_cpu_times(pid: int) -> tuple[float, float]:
+    """:func:`cpu_times` summed over ``pid``'s process tree (a process that vanished counts 0)."""
+    user = system = 0.0
+    for member in process_tree(pid):
+        try:
+            u, s = cpu_times(member)
+        except (OSError, IndexError, ValueError):
+            continue
+        user, system = user + u, system + s
+    return user, system
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS summed over ``pid``'s process tree."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            total += rss_bytes(member)
+        except (OSError, RuntimeError):
+            continue
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,10 +1,17 @@
-"""``make bench``: the gateway against a client talking to the same upstream directly.
+"""``make bench``: the gateway and its peers against a client talking to the same upstream directly.
 
-Every figure is measured through the gateway (a ``realtime-gateway serve`` subprocess whose
-``OPENAI_REALTIME_URL`` points at the benchmark upstream) and directly against that upstream, in the
-same run, by the same client code; the figures are medians of repeated rounds. Three kinds of
-process, all on 127.0.0.1: the upstream (``bench/upstream.py``), the gateway, and the clients
-(``bench/client.py``). Writes ``bench/RESULTS.md`` and ``bench/latency.png``; raw data goes to
+Every figure is measured through each subject and directly against the benchmark upstream
+(``bench/upstream.py``), in the same run, by the same client code; the figures are medians of
+repeated rounds. The subjects, each pointed at that upstream (``bench/servers.py`` says how):
+
+- the gateway: a ``realtime-gateway serve`` subprocess whose ``OPENAI_REALTIME_URL`` is the upstream;
+- the peers, side by side: the Portkey gateway (Node) and the LiteLLM proxy, installed on demand
+  into ``bench/.cache/`` and skipped (the report says why) when they cannot be installed or started;
+- in a section of its own, for its own trend: the Worker bundle on the local Pyodide host
+  (``tests/worker_host/host.mjs``), figures 1 and 2 and audio at a few small K.
+
+All processes are on 127.0.0.1: the upstream, the subjects, and the clients (``bench/client.py``).
+Writes ``bench/RESULTS.md`` and ``bench/latency.png`` (``bench/report.py``); raw data goes to
 ``bench/out/`` (ignored by git).
 
 ``python -m bench.run --quick`` is a short smoke run (its results are written to bench/out only).
@@ -16,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import hashlib
 import itertools
 import json
 import os
@@ -25,28 +31,42 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .common import (
-    API_KEY,
-    cpu_times,
-    free_port,
     machine_cpu_seconds,
     median,
     percentile,
     raise_fd_limit,
-    rss_bytes,
+    tree_cpu_times,
+    tree_rss_bytes,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-BENCH = ROOT / "bench"
-OUT = BENCH / "out"
-BIN = Path(sys.executable).parent
-MODEL = "gpt-realtime"
-START_TIMEOUT_SECONDS = 30.0
+from .report import plot_latency, write_markdown
+from .servers import (
+    BENCH,
+    BIN,
+    OUT,
+    PEERS,
+    ROOT,
+    SNAPSHOT,
+    Server,
+    Subject,
+    Unavailable,
+    _base_env,
+    build_worker_bundle,
+    elapsed,
+    install_litellm,
+    install_portkey,
+    peer_versions,
+    say,
+    snapshot_gateway,
+    start_gateway,
+    start_upstream,
+    start_worker,
+    target_spec,
+)
 
 # The targets the figures are read against (reported, not enforced).
 TARGET_ADDED_MEDIAN_RATIO = 0.3
@@ -58,142 +78,55 @@ AUDIO_ADDED_P99_LIMIT_MS = 10.0
 # A failed audio level is measured again when other processes used more than this (% of a core).
 NOISY_NEIGHBOUR_PERCENT = 10.0
 MAX_ATTEMPTS = 3  # per level, while the whole run is younger than:
-RETRY_BUDGET_SECONDS = 420.0
+RETRY_BUDGET_SECONDS = 480.0
+# No new audio level starts once the run is this old, so that the whole run stays near 12 minutes.
+RAMP_DEADLINE_SECONDS = 540.0
 # A level is only valid while the clients keep their 100 ms schedule: p99 lateness under this.
 HARNESS_LAG_LIMIT_MS = 10.0
-
-_started = time.monotonic()
-
-
-def say(message: str) -> None:
-    print(f"[bench {time.monotonic() - _started:6.1f}s] {message}", flush=True)
+DIRECT = "direct"
+# Figure 2 on a subject that drops session.created (Portkey) is timed to the pong of a ping sent at
+# once; the direct path is then measured that way too, under this name.
+DIRECT_PING_FIRST = "direct_ping_first"
 
 
-# -- processes -----------------------------------------------------------------------------------
-
-
-class Server:
-    """A long-lived server subprocess (the upstream or the gateway) on 127.0.0.1."""
-
-    def __init__(self, name: str, command: list[str], port: int, env: dict[str, str]) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = OUT / f"{name}.log"
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        self._wait_healthy()
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as answer,
-            ):
-                if answer.status == 200:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not start within {START_TIMEOUT_SECONDS} s; see {self.log_path}")
-
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/realtime?model={MODEL}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self._log.close()
-
-
-def _base_env() -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def start_upstream(name: str = "upstream") -> Server:
-    port = free_port()
-    return Server(name, [sys.executable, "-m", "bench.upstream", "--port", str(port)], port, _base_env())
-
-
-# The gateway's code is copied here when the run starts and every gateway process runs from the
-# copy, so that edits made to the working tree while the benchmark runs do not change what it measures.
-SNAPSHOT = OUT / "gateway-src"
-GATEWAY_PACKAGES = ("shared", "standalone")
-
-
-def snapshot_gateway() -> dict[str, str]:
-    """Copy the gateway's packages to :data:`SNAPSHOT`; say which revision they are."""
-    shutil.rmtree(SNAPSHOT, ignore_errors=True)
-    digest = hashlib.sha256()
-    for package in GATEWAY_PACKAGES:
-        shutil.copytree(ROOT / package, SNAPSHOT / package, ignore=shutil.ignore_patterns("__pycache__"))
-        for path in sorted((SNAPSHOT / package).rglob("*.py")):
-            digest.update(path.relative_to(SNAPSHOT).as_posix().encode() + b"\0" + path.read_bytes())
-
-    def git(*args: str) -> str:
-        answer = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return answer.stdout.strip()
-
-    changed = git("status", "--porcelain", "--", *GATEWAY_PACKAGES)
-    return {
-        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
-        "uncommitted": "yes" if changed else "no",
-        "sources_sha256": digest.hexdigest()[:12],
-    }
-
-
-def start_gateway(upstream: Server, name: str = "gateway") -> Server:
-    port = free_port()
-    env = {
-        **_base_env(),
-        # The snapshot comes first on the path (before the editable install's finder).
-        "PYTHONPATH": f"{SNAPSHOT}{os.pathsep}{ROOT}",
-        "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{upstream.port}/v1/realtime",
-        "OPENAI_API_KEY": API_KEY,
-        "DEFAULT_PROVIDER": "openai",
-    }
-    command = [str(BIN / "realtime-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return Server(name, command, port, env)
+# -- clients -------------------------------------------------------------------------------------
 
 
 class Client:
     """One ``bench.client`` process; talks over stdin/stdout lines; leaves its result in a file."""
 
-    def __init__(self, process: asyncio.subprocess.Process, out: Path) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, out: Path, err: Path) -> None:
         self.process = process
         self.out = out
+        self.err = err
 
     @classmethod
     async def start(cls, tag: str, *args: str) -> Client:
         out = OUT / f"client-{tag}.json"
+        err = OUT / f"client-{tag}.err"
         out.unlink(missing_ok=True)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.client",
-            *args,
-            "--out",
-            str(out),
-            cwd=ROOT,
-            env=_base_env(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        return cls(process, out)
+        with err.open("wb") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.client",
+                *args,
+                "--out",
+                str(out),
+                cwd=ROOT,
+                env=_base_env(),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=stderr,
+            )
+        return cls(process, out, err)
+
+    def _failure(self, what: str) -> RuntimeError:
+        with contextlib.suppress(OSError):
+            lines = self.err.read_text(errors="replace").strip().splitlines()
+            if lines:
+                what += f": {lines[-1][:300]}"
+        return RuntimeError(what)
 
     async def expect(self, prefix: str, seconds: float) -> str:
         """The next stdout line starting with ``prefix`` (other lines are progress: printed)."""
@@ -205,7 +138,8 @@ class Client:
                 raise TimeoutError(f"client: no {prefix!r} within {seconds} s")
             line = (await asyncio.wait_for(self.process.stdout.readline(), remaining)).decode()
             if not line:
-                raise RuntimeError(f"client exited before {prefix!r} (code {await self.process.wait()})")
+                code = await self.process.wait()
+                raise self._failure(f"client exited before {prefix!r} (code {code})")
             if line.startswith(prefix):
                 return line.strip()
             say("  " + line.strip())
@@ -221,15 +155,23 @@ class Client:
                 say("  " + line.strip())
         code = await asyncio.wait_for(self.process.wait(), seconds)
         if code != 0:
-            raise RuntimeError(f"client exited with {code}")
+            raise self._failure(f"client exited with {code}")
+        with contextlib.suppress(OSError):
+            if not self.err.stat().st_size:
+                self.err.unlink()
         return json.loads(self.out.read_text())
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
 
 
 class OtherLoad:
     """CPU that processes other than the benchmark's use while it measures, in % of one core.
 
-    The benchmark's processes: the servers named (read from /proc), this process and its reaped
-    children, that is the client processes once they have exited (``os.times``).
+    The benchmark's processes: the servers named (their process trees, read from /proc), this
+    process and its reaped children, that is the client processes once they have exited (``os.times``).
     """
 
     def __init__(self, *servers: Server) -> None:
@@ -239,7 +181,7 @@ class OtherLoad:
     def _read(self) -> tuple[float, float, float]:
         own = os.times()
         ours = own.user + own.system + own.children_user + own.children_system
-        ours += sum(sum(cpu_times(pid)) for pid in self.pids)
+        ours += sum(sum(tree_cpu_times(pid)) for pid in self.pids)
         return time.monotonic(), machine_cpu_seconds()[1], ours
 
     def percent(self) -> float:
@@ -248,44 +190,100 @@ class OtherLoad:
         return 100 * max(0.0, machine - ours) / wall
 
 
+async def quiet(limit_percent: float = 10.0, patience: float = 60.0) -> None:
+    """Wait (up to ``patience`` s) until the machine is nearly idle: other users' jobs skew figures.
+
+    Once the run is past its ramp deadline the wait is cut to 10 s, to keep the run's length bounded.
+    """
+    if elapsed() > RAMP_DEADLINE_SECONDS:
+        patience = min(patience, 10.0)
+    started = time.monotonic()
+    told = False
+    while True:
+        before = machine_cpu_seconds()
+        await asyncio.sleep(0.5)
+        after = machine_cpu_seconds()
+        busy = 100 * (after[0] - before[0]) / max(1e-9, after[2] - before[2])
+        if busy < limit_percent:
+            return
+        if time.monotonic() - started > patience:
+            say(f"  (the machine is still {busy:.0f}% busy after {patience:g} s: measuring anyway)")
+            return
+        if not told:
+            say(f"  (waiting for the machine to quiet down: {busy:.0f}% busy)")
+            told = True
+
+
+def _direct(upstream: Server, ping_first: bool = False) -> str:
+    if ping_first:
+        return target_spec(DIRECT_PING_FIRST, upstream.url(), created=False)
+    return target_spec(DIRECT, upstream.url())
+
+
+def _watch(upstream: Server, subjects: list[Subject]) -> list[str]:
+    return [f"--watch=upstream={upstream.pid}", *(f"--watch={s.name}={s.server.pid}" for s in subjects)]
+
+
+async def probe(subject: Subject) -> None:
+    """A few sessions to ``subject`` (connect, first event, close); raises when they fail."""
+    client = await Client.start(
+        f"probe-{subject.name}", "connect", f"--target={subject.target()}", "--n=3", "--rounds=1"
+    )
+    await client.result(seconds=60)
+
+
 # -- figure 1: round trip ------------------------------------------------------------------------
 
 
-async def figure_rtt(upstream: Server, gateway: Server, n: int, rounds: int) -> dict[str, Any]:
+async def figure_rtt(
+    upstream: Server, subjects: list[Subject], n: int, rounds: int, tag: str = "ping", warmup: int = 500
+) -> dict[str, Any]:
     await quiet()
-    say(f"figure 1: ping->pong round trip, sequential, {rounds} rounds x {n} per path (after warm-up)")
-    others = OtherLoad(upstream, gateway)
+    paths = [DIRECT, *(s.name for s in subjects)]
+    say(
+        f"figure 1 ({', '.join(paths)}): ping->pong round trip, sequential, {rounds} rounds x {n} per "
+        f"path (after {warmup} warm-up pings), the paths' order rotating each round"
+    )
+    others = OtherLoad(upstream, *(s.server for s in subjects))
     client = await Client.start(
+        tag,
         "ping",
-        "ping",
-        f"--direct={upstream.url()}",
-        f"--gateway={gateway.url()}",
+        f"--target={_direct(upstream)}",
+        *(f"--target={s.target()}" for s in subjects),
         f"--n={n}",
         f"--rounds={rounds}",
-        "--warmup=500",
-        f"--watch=gateway={gateway.pid}",
-        f"--watch=upstream={upstream.pid}",
+        f"--warmup={warmup}",
+        *_watch(upstream, subjects),
     )
     data = await client.result(seconds=300)
-    figure: dict[str, Any] = {"n": n, "rounds": rounds, "samples_us": data, "cpu": _cpu_per_op(data, n)}
+    figure: dict[str, Any] = {
+        "n": n,
+        "rounds": rounds,
+        "warmup": warmup,
+        "paths": paths,
+        "samples_us": data,
+        "cpu": _cpu_per_op(data, n),
+    }
     figure["other_load_percent"] = others.percent()
-    for path in ("direct", "gateway"):
+    for path in paths:
         figure[path] = {
             "median_us": median([median(r) for r in data[path]]),
             "p99_us": median([percentile(r, 99) for r in data[path]]),
             "round_medians_us": [median(r) for r in data[path]],
             "round_p99s_us": [percentile(r, 99) for r in data[path]],
         }
-    direct, via = figure["direct"], figure["gateway"]
-    figure["added_median_us"] = median(
-        [g - d for g, d in zip(via["round_medians_us"], direct["round_medians_us"], strict=True)]
-    )
-    say(
-        f"figure 1: gateway CPU {figure['cpu']['gateway']['gateway']:.0f} us per relayed ping; "
-        f"median {via['median_us']:.0f} us via gateway vs {direct['median_us']:.0f} us direct; "
-        f"p99 {via['p99_us']:.0f} vs {direct['p99_us']:.0f} us; "
-        f"added median {figure['added_median_us']:.0f} us"
-    )
+    direct = figure[DIRECT]
+    for subject in subjects:
+        via = figure[subject.name]
+        via["added_median_us"] = median(
+            [v - d for v, d in zip(via["round_medians_us"], direct["round_medians_us"], strict=True)]
+        )
+        say(
+            f"figure 1: {subject.name}: CPU {figure['cpu'][subject.name][subject.name]:.0f} us per relayed "
+            f"ping; median {via['median_us']:.0f} us vs {direct['median_us']:.0f} us direct; "
+            f"p99 {via['p99_us']:.0f} vs {direct['p99_us']:.0f} us; "
+            f"added median {via['added_median_us']:.0f} us"
+        )
     return figure
 
 
@@ -306,34 +304,51 @@ def _cpu_per_op(data: dict[str, Any], n: int) -> dict[str, dict[str, float]]:
 # -- figure 2: connect to session.created --------------------------------------------------------
 
 
-async def figure_connect(upstream: Server, gateway: Server, n: int, rounds: int) -> dict[str, Any]:
+async def figure_connect(
+    upstream: Server, subjects: list[Subject], n: int, rounds: int, tag: str = "connect"
+) -> dict[str, Any]:
     await quiet()
-    say(f"figure 2: TCP connect -> session.created, {rounds} rounds x {n} connections per path")
-    others = OtherLoad(upstream, gateway)
+    ping_first = any(not s.created for s in subjects)
+    directs = [_direct(upstream), *([_direct(upstream, ping_first=True)] if ping_first else [])]
+    paths = [DIRECT, *([DIRECT_PING_FIRST] if ping_first else []), *(s.name for s in subjects)]
+    say(
+        f"figure 2 ({', '.join(paths)}): TCP connect -> first event, {rounds} rounds x {n} "
+        "connections per path"
+    )
+    others = OtherLoad(upstream, *(s.server for s in subjects))
     client = await Client.start(
+        tag,
         "connect",
-        "connect",
-        f"--direct={upstream.url()}",
-        f"--gateway={gateway.url()}",
+        *(f"--target={spec}" for spec in directs),
+        *(f"--target={s.target()}" for s in subjects),
         f"--n={n}",
         f"--rounds={rounds}",
-        f"--watch=gateway={gateway.pid}",
-        f"--watch=upstream={upstream.pid}",
+        *_watch(upstream, subjects),
     )
     data = await client.result(seconds=300)
-    figure: dict[str, Any] = {"n": n, "rounds": rounds, "samples_us": data, "cpu": _cpu_per_op(data, n)}
+    figure: dict[str, Any] = {
+        "n": n,
+        "rounds": rounds,
+        "paths": paths,
+        "samples_us": data,
+        "cpu": _cpu_per_op(data, n),
+    }
     figure["other_load_percent"] = others.percent()
-    for path in ("direct", "gateway"):
+    for path in paths:
         everything = [value for r in data[path] for value in r]
         figure[path] = {
             "median_us": median(everything),
             "p99_us": percentile(everything, 99),
             "round_medians_us": [median(r) for r in data[path]],
         }
-    say(
-        f"figure 2: median {figure['gateway']['median_us'] / 1000:.2f} ms via gateway vs "
-        f"{figure['direct']['median_us'] / 1000:.2f} ms direct"
-    )
+    for subject in subjects:
+        figure[subject.name]["baseline"] = DIRECT if subject.created else DIRECT_PING_FIRST
+        figure[subject.name]["first_event"] = "session.created" if subject.created else "pong"
+        baseline = figure[figure[subject.name]["baseline"]]
+        say(
+            f"figure 2: {subject.name}: median {figure[subject.name]['median_us'] / 1000:.2f} ms vs "
+            f"{baseline['median_us'] / 1000:.2f} ms {figure[subject.name]['baseline']}"
+        )
     return figure
 
 
@@ -355,36 +370,50 @@ def _latency_summary(rounds_us: list[list[float]]) -> dict[str, float]:
 
 
 async def audio_level(
-    url: str,
+    target: str,
     sessions: int,
     seconds: float,
     watch: dict[str, int],
     tag: str,
     profile_pid: int | None = None,
 ) -> dict[str, Any]:
-    """``sessions`` concurrent audio sessions to ``url`` for ``seconds``; CPU of ``watch`` processes.
-
-    With ``profile_pid``, py-spy samples that process while the sessions stream.
-    """
+    """``sessions`` concurrent audio sessions to ``target`` for ``seconds``; CPU of the ``watch``
+    process trees. With ``profile_pid``, py-spy samples that process while the sessions stream."""
     processes = 1 if sessions <= 100 else 2
     shares = [sessions // processes + (1 if i < sessions % processes else 0) for i in range(processes)]
     clients = [
         await Client.start(
             f"audio-{tag}-{i}",
             "audio",
-            f"--url={url}",
+            f"--target={target}",
             f"--sessions={share}",
             f"--seconds={seconds}",
             f"--seed={i + 1}",
         )
         for i, share in enumerate(shares)
     ]
+    try:
+        return await _audio_level(clients, sessions, processes, seconds, watch, tag, profile_pid)
+    finally:
+        for client in clients:
+            client.kill()
+
+
+async def _audio_level(
+    clients: list[Client],
+    sessions: int,
+    processes: int,
+    seconds: float,
+    watch: dict[str, int],
+    tag: str,
+    profile_pid: int | None,
+) -> dict[str, Any]:
     connected = failed = 0
     for client in clients:
         _, ok, bad = (await client.expect("connected", seconds=180)).split()
         connected, failed = connected + int(ok), failed + int(bad)
     watch = {**watch, **{f"client{i}": c.process.pid for i, c in enumerate(clients)}}
-    cpu_before = {name: cpu_times(pid) for name, pid in watch.items()}
+    cpu_before = {name: tree_cpu_times(pid) for name, pid in watch.items()}
     machine_before = machine_cpu_seconds()
     wall_before = time.monotonic()
     for client in clients:
@@ -395,7 +424,7 @@ async def audio_level(
     wall = time.monotonic() - wall_before
     if profiler is not None:
         await asyncio.to_thread(profiler.wait, 120)
-    cpu_after = {name: cpu_times(pid) for name, pid in watch.items()}
+    cpu_after = {name: tree_cpu_times(pid) for name, pid in watch.items()}
     machine_after = machine_cpu_seconds()
     cpu_user = {name: cpu_after[name][0] - cpu_before[name][0] for name in watch}
     cpu_system = {name: cpu_after[name][1] - cpu_before[name][1] for name in watch}
@@ -451,95 +480,142 @@ async def audio_level(
     return level
 
 
-async def _audio_pair(
-    upstream: Server, gateway: Server, sessions: int, seconds: float, profile: int | None
+def _failed_level(sessions: int, error: Exception) -> dict[str, Any]:
+    """A level whose clients failed outright (a relay that broke down under the load)."""
+    nan = float("nan")
+    summary = {"p50_ms": nan, "p99_ms": nan, "max_ms": nan, "samples": 0}
+    return {
+        "sessions": sessions,
+        "failed": f"{type(error).__name__}: {error}"[:300],
+        "connected": 0,
+        "ended": 0,
+        "errors": 1,
+        "error_examples": [str(error)[:300]],
+        "checks": {},
+        "frames": 0,
+        "cpu_s": {},
+        "cpu_user_s": {},
+        "cpu_system_s": {},
+        "cpu_percent": {},
+        "machine_busy_percent": nan,
+        "other_load_percent": 0.0,
+        "send_lag_p99_ms": nan,
+        "up": summary,
+        "down": summary,
+        "both": summary,
+        "intact": False,
+    }
+
+
+async def _measure(
+    target: str, sessions: int, seconds: float, watch: dict[str, int], tag: str, profile: int | None = None
 ) -> dict[str, Any]:
-    """One level of the ramp: K sessions direct, then K sessions through the gateway."""
     await quiet()
-    direct = await audio_level(upstream.url(), sessions, seconds, {"upstream": upstream.pid}, f"d{sessions}")
-    await quiet()
-    via = await audio_level(
-        gateway.url(),
-        sessions,
-        seconds,
-        {"upstream": upstream.pid, "gateway": gateway.pid},
-        f"g{sessions}",
-        gateway.pid if profile == sessions else None,
-    )
-    direct["upstream_us_per_frame"] = 1e6 * direct["cpu_s"]["upstream"] / max(1, direct["frames"])
+    try:
+        return await audio_level(target, sessions, seconds, watch, tag, profile)
+    except (RuntimeError, TimeoutError, OSError, ValueError) as error:
+        say(f"  {tag}: the level failed: {error}")
+        return _failed_level(sessions, error)
+
+
+def _judge(subject: Subject, sessions: int, direct: dict[str, Any], via: dict[str, Any]) -> dict[str, Any]:
     added_p99 = via["both"]["p99_ms"] - direct["both"]["p50_ms"]
     via["added_p99_ms"] = added_p99
-    via["cpu_us_per_frame"] = 1e6 * via["cpu_s"]["gateway"] / via["frames"] if via["frames"] else float("nan")
+    spent = via["cpu_s"].get(subject.name)
+    via["cpu_us_per_frame"] = (
+        1e6 * spent / via["frames"] if via["frames"] and spent is not None else float("nan")
+    )
     reasons = []
     if not via["intact"]:
         reasons.append("frames or sessions lost")
-    if added_p99 >= AUDIO_ADDED_P99_LIMIT_MS:
+    if not added_p99 < AUDIO_ADDED_P99_LIMIT_MS:  # NaN fails too
         reasons.append("added p99")
     if via["send_lag_p99_ms"] >= HARNESS_LAG_LIMIT_MS:
         reasons.append("clients lagging")
     passed = not reasons
-    machine = sum(via["cpu_percent"].values())
     say(
-        f"  K={sessions}: one-way p50/p99 direct "
+        f"  K={sessions} {subject.name}: one-way p50/p99 direct "
         f"{direct['both']['p50_ms']:.2f}/{direct['both']['p99_ms']:.2f} ms, "
-        f"gateway {via['both']['p50_ms']:.2f}/{via['both']['p99_ms']:.2f} ms, "
-        f"added p99 {added_p99:.2f} ms; intact direct={direct['intact']} gateway={via['intact']}; "
-        f"gateway CPU {via['cpu_percent']['gateway']:.0f}% ({via['cpu_us_per_frame']:.0f} us/frame), "
-        f"benchmark processes {machine:.0f}%, other processes {via['other_load_percent']:.0f}%, "
+        f"{subject.name} {via['both']['p50_ms']:.2f}/{via['both']['p99_ms']:.2f} ms, "
+        f"added p99 {added_p99:.2f} ms; intact {via['intact']}; "
+        f"{subject.name} CPU {via['cpu_percent'].get(subject.name, float('nan')):.0f}% "
+        f"({via['cpu_us_per_frame']:.0f} us/frame), other processes {via['other_load_percent']:.0f}%, "
         f"client send lag p99 {via['send_lag_p99_ms']:.1f} ms; "
         f"{'PASS' if passed else 'FAIL (' + ', '.join(reasons) + ')'}"
     )
-    return {"sessions": sessions, "direct": direct, "gateway": via, "passed": passed, "reasons": reasons}
-
-
-async def quiet(limit_percent: float = 10.0, patience: float = 60.0) -> None:
-    """Wait (up to ``patience`` s) until the machine is nearly idle: other users' jobs skew figures."""
-    started = time.monotonic()
-    told = False
-    while True:
-        before = machine_cpu_seconds()
-        await asyncio.sleep(0.5)
-        after = machine_cpu_seconds()
-        busy = 100 * (after[0] - before[0]) / max(1e-9, after[2] - before[2])
-        if busy < limit_percent:
-            return
-        if time.monotonic() - started > patience:
-            say(f"  (the machine is still {busy:.0f}% busy after {patience:g} s: measuring anyway)")
-            return
-        if not told:
-            say(f"  (waiting for the machine to quiet down: {busy:.0f}% busy)")
-            told = True
+    return {"sessions": sessions, "direct": direct, "via": via, "passed": passed, "reasons": reasons}
 
 
 async def figure_audio(
-    upstream: Server, gateway: Server, ramp: list[int], seconds: float, profile: int | None
+    upstream: Server,
+    subjects: list[Subject],
+    ramp: list[int],
+    seconds: float,
+    profile: int | None,
+    deadline: float = RAMP_DEADLINE_SECONDS,
+    retry_budget: float = RETRY_BUDGET_SECONDS,
 ) -> dict[str, Any]:
-    say(f"figure 3: concurrent audio sessions, ramp {ramp}, {seconds:g} s of streaming per level and path")
-    levels = []
-    failures_in_a_row = 0
+    """The ramp: at each K, K sessions direct, then through each subject still in the ramp (a
+    subject leaves it after two failed levels in a row); the direct level is shared by the subjects."""
+    say(
+        f"figure 3 ({', '.join(s.name for s in subjects)}): concurrent audio sessions, ramp {ramp}, "
+        f"{seconds:g} s of streaming per level and path"
+    )
+    watch = {"upstream": upstream.pid, **{s.name: s.server.pid for s in subjects}}
+    direct_target = _direct(upstream)
+    active = [s.name for s in subjects]
+    failures = dict.fromkeys(active, 0)
+    levels: list[dict[str, Any]] = []
+    cut: int | None = None
     for sessions in ramp:
-        level = await _audio_pair(upstream, gateway, sessions, seconds, profile)
-        attempts = [level]
-        while (
-            not level["passed"]
-            and level["gateway"]["other_load_percent"] > NOISY_NEIGHBOUR_PERCENT
-            and len(attempts) < MAX_ATTEMPTS
-            and time.monotonic() - _started < RETRY_BUDGET_SECONDS
-        ):
-            say(
-                f"  K={sessions} failed while other processes used "
-                f"{level['gateway']['other_load_percent']:.0f}% of a core: measuring it again"
-            )
-            level = await _audio_pair(upstream, gateway, sessions, seconds, None)
-            attempts.append(level)
-        level["earlier_attempts"] = attempts[:-1]
-        levels.append(level)
-        passed = level["passed"]
-        failures_in_a_row = 0 if passed else failures_in_a_row + 1
-        if failures_in_a_row >= 2:
+        if not active:
             break
-    # The largest K that passed with every smaller K passing too.
-    passing = [level["sessions"] for level in itertools.takewhile(lambda lv: lv["passed"], levels)]
+        if elapsed() > deadline:
+            cut = sessions
+            say(f"  the run is {elapsed():.0f} s old: the ramp stops before K={sessions}")
+            break
+        direct = await _measure(direct_target, sessions, seconds, watch, f"d{sessions}")
+        direct["upstream_us_per_frame"] = (
+            1e6 * direct["cpu_s"].get("upstream", 0.0) / max(1, direct["frames"])
+        )
+        level: dict[str, Any] = {"sessions": sessions, "direct": direct, "subjects": {}}
+        for subject in subjects:
+            if subject.name not in active:
+                continue
+            tag = f"{subject.name}{sessions}"
+            profile_pid = subject.server.pid if profile == sessions and subject.name == "gateway" else None
+            via = await _measure(subject.target(), sessions, seconds, watch, tag, profile_pid)
+            entry = _judge(subject, sessions, direct, via)
+            attempts = [entry]
+            while (
+                not entry["passed"]
+                and entry["via"]["other_load_percent"] > NOISY_NEIGHBOUR_PERCENT
+                and len(attempts) < MAX_ATTEMPTS
+                and elapsed() < retry_budget
+            ):
+                say(
+                    f"  K={sessions} {subject.name} failed while other processes used "
+                    f"{entry['via']['other_load_percent']:.0f}% of a core: measuring it again (with direct)"
+                )
+                again = await _measure(direct_target, sessions, seconds, watch, f"d{sessions}")
+                again["upstream_us_per_frame"] = (
+                    1e6 * again["cpu_s"].get("upstream", 0.0) / max(1, again["frames"])
+                )
+                via = await _measure(subject.target(), sessions, seconds, watch, tag)
+                entry = _judge(subject, sessions, again, via)
+                attempts.append(entry)
+            entry["earlier_attempts"] = attempts[:-1]
+            level["subjects"][subject.name] = entry
+            failures[subject.name] = 0 if entry["passed"] else failures[subject.name] + 1
+            if failures[subject.name] >= 2:
+                active.remove(subject.name)
+                say(f"  {subject.name} leaves the ramp after two failed levels in a row")
+        levels.append(level)
+    largest: dict[str, int] = {}
+    for subject in subjects:
+        entries = [lv["subjects"][subject.name] for lv in levels if subject.name in lv["subjects"]]
+        passing = [entry["sessions"] for entry in itertools.takewhile(lambda e: e["passed"], entries)]
+        largest[subject.name] = max(passing, default=0)
     direct_ok = [
         level["sessions"]
         for level in levels
@@ -549,9 +625,12 @@ async def figure_audio(
     ]
     return {
         "seconds": seconds,
+        "ramp": ramp,
+        "subjects": [s.name for s in subjects],
         "levels": levels,
-        "largest_passing": max(passing, default=0),
+        "largest_passing": largest,
         "largest_direct_ok": max(direct_ok, default=0),
+        "cut_by_time_at": cut,
     }
 
 
@@ -576,20 +655,27 @@ def _start_profiler(pid: int, seconds: float, tag: str) -> subprocess.Popen[byte
 # -- figure 4: memory per idle session -----------------------------------------------------------
 
 
-async def _rss_per_session(server: Server, url: str, sessions: int, tag: str) -> dict[str, float]:
-    await quiet()
-    warm = await Client.start(f"idle-warm-{tag}", "idle", f"--url={url}", "--sessions=50")
+async def _rss_per_session(server: Server, target: str, sessions: int, tag: str) -> dict[str, float]:
+    """(RSS of ``server``'s process tree with ``sessions`` idle sessions open - before) / sessions.
+
+    RSS does not depend on what else the machine runs, so the wait for an idle machine is short.
+    """
+    await quiet(patience=5.0)
+    warm = await Client.start(f"idle-warm-{tag}", "idle", f"--target={target}", "--sessions=50")
     await warm.expect("connected", seconds=60)
     warm.tell("close")
     await warm.result(seconds=60)
     await asyncio.sleep(1.0)
     before = median([await _rss_after(server.pid, 0.2) for _ in range(3)])
-    idle = await Client.start(f"idle-{tag}", "idle", f"--url={url}", f"--sessions={sessions}")
-    _, ok, bad = (await idle.expect("connected", seconds=180)).split()
-    await asyncio.sleep(2.0)
-    after = median([await _rss_after(server.pid, 0.2) for _ in range(3)])
-    idle.tell("close")
-    await idle.result(seconds=120)
+    idle = await Client.start(f"idle-{tag}", "idle", f"--target={target}", f"--sessions={sessions}")
+    try:
+        _, ok, bad = (await idle.expect("connected", seconds=180)).split()
+        await asyncio.sleep(2.0)
+        after = median([await _rss_after(server.pid, 0.2) for _ in range(3)])
+        idle.tell("close")
+        await idle.result(seconds=120)
+    finally:
+        idle.kill()
     if int(ok) != sessions:
         raise RuntimeError(f"only {ok} of {sessions} idle sessions opened ({bad} failed)")
     return {"before": before, "after": after, "per_session": (after - before) / sessions}
@@ -597,39 +683,104 @@ async def _rss_per_session(server: Server, url: str, sessions: int, tag: str) ->
 
 async def _rss_after(pid: int, delay: float) -> float:
     await asyncio.sleep(delay)
-    return rss_bytes(pid)
+    return tree_rss_bytes(pid)
 
 
-async def figure_memory(sessions: int, rounds: int) -> dict[str, Any]:
-    say(f"figure 4: RSS per open idle session, {sessions} sessions, {rounds} rounds (fresh processes each)")
-    figure: dict[str, Any] = {"sessions": sessions, "rounds": rounds, "gateway": [], "direct": []}
+Starter = Callable[[Server, str], Subject]
+
+
+async def figure_memory(sessions: int, rounds: int, starters: dict[str, Starter]) -> dict[str, Any]:
+    say(
+        f"figure 4 (direct, {', '.join(starters)}): RSS per open idle session, {sessions} sessions, "
+        f"{rounds} rounds (fresh processes each)"
+    )
+    figure: dict[str, Any] = {
+        "sessions": sessions,
+        "rounds": rounds,
+        DIRECT: [],
+        "failures": {},
+        **{name: [] for name in starters},
+    }
     for round_number in range(rounds):
         upstream = start_upstream(f"upstream-mem{round_number}")
         try:
             # Direct: what the upstream (a plain aiohttp WebSocket server) holds per session.
-            figure["direct"].append(
-                await _rss_per_session(upstream, upstream.url(), sessions, f"d{round_number}")
+            figure[DIRECT].append(
+                await _rss_per_session(upstream, _direct(upstream), sessions, f"d{round_number}")
             )
-            gateway = start_gateway(upstream, f"gateway-mem{round_number}")
-            try:
-                figure["gateway"].append(
-                    await _rss_per_session(gateway, gateway.url(), sessions, f"g{round_number}")
-                )
-            finally:
-                gateway.stop()
+            for name, start in starters.items():
+                if name in figure["failures"]:
+                    continue
+                try:
+                    subject = await asyncio.to_thread(start, upstream, f"{name}-mem{round_number}")
+                except (Unavailable, RuntimeError) as error:
+                    figure["failures"][name] = f"did not start: {error}"
+                    continue
+                try:
+                    figure[name].append(
+                        await _rss_per_session(
+                            subject.server, subject.target(), sessions, f"{name}{round_number}"
+                        )
+                    )
+                except (RuntimeError, TimeoutError, OSError, ValueError) as error:
+                    figure["failures"][name] = f"{type(error).__name__}: {error}"[:300]
+                finally:
+                    subject.server.stop()
         finally:
             upstream.stop()
         say(
             f"  round {round_number + 1}: "
-            f"gateway {figure['gateway'][-1]['per_session'] / 1024:.1f} KiB/session, "
-            f"upstream (direct) {figure['direct'][-1]['per_session'] / 1024:.1f} KiB/session"
+            + ", ".join(
+                f"{name} {figure[name][-1]['per_session'] / 1024:.1f} KiB/session"
+                for name in [DIRECT, *starters]
+                if len(figure[name]) == round_number + 1
+            )
         )
-    for path in ("gateway", "direct"):
-        figure[f"{path}_kib"] = median([r["per_session"] for r in figure[path]]) / 1024
+    for name in [DIRECT, *starters]:
+        if figure[name]:
+            figure[f"{name}_kib"] = median([r["per_session"] for r in figure[name]]) / 1024
     return figure
 
 
-# -- report --------------------------------------------------------------------------------------
+# -- the Worker on the local Pyodide host --------------------------------------------------------
+
+
+async def section_worker(upstream: Server, args: argparse.Namespace) -> dict[str, Any]:
+    say("Worker (Pyodide host): starting")
+    try:
+        worker = await asyncio.to_thread(start_worker, upstream)
+    except Unavailable as error:
+        say(f"  the Worker host is skipped: {error}")
+        return {"skipped": str(error)}
+    section: dict[str, Any] = {"start_seconds": worker.server.start_seconds}
+    try:
+        section["rtt"] = await figure_rtt(
+            upstream, [worker], args.worker_pings, args.worker_ping_rounds, tag="worker-ping", warmup=200
+        )
+        section["connect"] = await figure_connect(
+            upstream, [worker], args.worker_connects // 4, 4, tag="worker-connect"
+        )
+        if args.worker_ramp:
+            # Its few levels come late in the run: they may be measured again while the run is
+            # under the ramp's deadline + 2 minutes.
+            section["audio"] = await figure_audio(
+                upstream,
+                [worker],
+                args.worker_ramp,
+                args.seconds,
+                None,
+                deadline=float("inf"),
+                retry_budget=RAMP_DEADLINE_SECONDS + 120,
+            )
+    except (RuntimeError, TimeoutError, OSError) as error:
+        say(f"  the Worker host failed: {error}")
+        section["failed"] = str(error)[:300]
+    finally:
+        worker.server.stop()
+    return section
+
+
+# -- main ----------------------------------------------------------------------------------------
 
 
 def machine_info() -> dict[str, str]:
@@ -658,274 +809,81 @@ def machine_info() -> dict[str, str]:
     }
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "n/a"
+INSTALLERS = {"portkey": install_portkey, "litellm": install_litellm}
 
 
-def _met(ok: bool) -> str:
-    return "yes" if ok else "**no**"
+async def _install_peers(names: list[str]) -> dict[str, str]:
+    """Install the peers (in parallel; cached in bench/.cache); the reasons of those that failed."""
+
+    async def one(name: str) -> str | None:
+        try:
+            await asyncio.to_thread(INSTALLERS[name])
+        except Unavailable as error:
+            return str(error)
+        return None
+
+    reasons = await asyncio.gather(*(one(name) for name in names))
+    return {name: reason for name, reason in zip(names, reasons, strict=True) if reason}
 
 
-def write_markdown(results: dict[str, Any], path: Path) -> None:
-    machine = results["machine"]
-    rtt, conn, audio, memory = results["rtt"], results["connect"], results["audio"], results["memory"]
-    cores = int(machine["nproc"])
-    lines = [
-        "# Benchmark results",
-        "",
-        "Written by `make bench` (`bench/run.py`); rerun it rather than editing this file.",
-        "",
-        f"- date: {results['date']}",
-        f"- machine: nproc {machine['nproc']}, {machine['cpu']}, {machine['memory']} RAM, "
-        f"Linux {machine['kernel']}; load average before the run {machine['load_before']}",
-        f"- software: Python {machine['python']}, aiohttp {machine['aiohttp']} "
-        "(gateway, upstream and clients alike)",
-        f"- command: `{results['command']}` (took {results['duration_s']:.0f} s)",
-        f"- gateway code: commit {results['gateway_code']['commit']}, uncommitted changes in `shared/` "
-        f"or `standalone/`: {results['gateway_code']['uncommitted']} (their `*.py` sha256 "
-        f"{results['gateway_code']['sources_sha256']}); copied when the run started, so edits made "
-        "during the run are not measured",
-        "",
-        "Baseline (**direct**): the client talking to the benchmark upstream (`bench/upstream.py`) itself. "
-        "Subject (**gateway**): the same client code through a `realtime-gateway serve` process whose "
-        "`OPENAI_REALTIME_URL` points at that upstream. Upstream, gateway and clients are separate "
-        f"processes on 127.0.0.1 sharing the machine's {cores} cores. Each figure is a median over "
-        "repeated rounds; direct and gateway rounds alternate within the same run.",
-        "",
-        "| figure | gateway | direct | ratio gateway/direct | target | met |",
-        "|---|---|---|---|---|---|",
-    ]
-    g, d = rtt["gateway"], rtt["direct"]
-    added = rtt["added_median_us"]
-    lines += [
-        f"| 1. small-event round trip, median | {g['median_us']:.0f} µs | {d['median_us']:.0f} µs "
-        f"| {_ratio(g['median_us'], d['median_us'])} | | |",
-        f"| 1. small-event round trip, p99 | {g['p99_us']:.0f} µs | {d['p99_us']:.0f} µs "
-        f"| {_ratio(g['p99_us'], d['p99_us'])} | ≤ {TARGET_P99_RATIO:g}x "
-        f"| {_met(g['p99_us'] <= TARGET_P99_RATIO * d['p99_us'])} |",
-        f"| 1. added median round trip (gateway - direct) | +{added:.0f} µs | {d['median_us']:.0f} µs "
-        f"| {added / d['median_us']:.2f}x of direct | ≤ {TARGET_ADDED_MEDIAN_RATIO:g}x "
-        f"| {_met(added <= TARGET_ADDED_MEDIAN_RATIO * d['median_us'])} |",
-    ]
-    g, d = conn["gateway"], conn["direct"]
-    lines.append(
-        f"| 2. TCP connect → `session.created`, median | {g['median_us'] / 1000:.2f} ms "
-        f"| {d['median_us'] / 1000:.2f} ms | {_ratio(g['median_us'], d['median_us'])} "
-        f"| ≤ {TARGET_CONNECT_RATIO:g}x | {_met(g['median_us'] <= TARGET_CONNECT_RATIO * d['median_us'])} |"
-    )
-    largest = audio["largest_passing"]
-    tested = max(level["sessions"] for level in audio["levels"])
-    lines.append(
-        f"| 3. concurrent audio sessions: largest K with p99 added latency < "
-        f"{AUDIO_ADDED_P99_LIMIT_MS:g} ms and nothing lost (ramp tried up to {tested}) | {largest} "
-        f"| {audio['largest_direct_ok']} (direct p99 - p50 < {AUDIO_ADDED_P99_LIMIT_MS:g} ms, intact) "
-        f"| {_ratio(largest, audio['largest_direct_ok'])} | ≥ {TARGET_SESSIONS} "
-        f"| {_met(largest >= TARGET_SESSIONS)} |"
-    )
-    best = next((level for level in audio["levels"] if level["sessions"] == largest), None)
-    if best is not None:
-        per_frame = best["gateway"]["cpu_us_per_frame"]
-        lines.append(
-            f"| 3. gateway CPU per relayed audio frame (at K={largest}) | {per_frame:.0f} µs | | "
-            f"| (one core: ~{1e6 / per_frame / 20:.0f} sessions) | |"
+async def _start_peers(upstream: Server, names: list[str], peers: dict[str, dict[str, Any]]) -> list[Subject]:
+    started = []
+    for name in names:
+        if peers[name]["status"] != "ok":
+            continue
+        try:
+            subject = await asyncio.to_thread(PEERS[name][1], upstream)
+        except Unavailable as error:
+            peers[name].update(status="skipped", reason=f"did not start: {error}")
+            say(f"  {name} is skipped: {error}")
+            continue
+        try:
+            await probe(subject)
+        except (RuntimeError, TimeoutError) as error:
+            subject.server.stop()
+            peers[name].update(status="skipped", reason=f"started, but a first session failed: {error}")
+            say(f"  {name} is skipped: {error}")
+            continue
+        peers[name]["start_seconds"] = subject.server.start_seconds
+        say(
+            f"  {name} pid {subject.server.pid} on :{subject.server.port} "
+            f"(ready in {subject.server.start_seconds:.1f} s)"
         )
-    mem_g, mem_d = memory["gateway_kib"], memory["direct_kib"]
-    lines += [
-        f"| 4. RSS per open idle session ({memory['sessions']} sessions) | {mem_g:.1f} KiB "
-        f"| {mem_d:.1f} KiB (the upstream: a bare aiohttp WebSocket server) | {_ratio(mem_g, mem_d)} "
-        f"| ≤ {TARGET_RSS_KIB} KiB | {_met(mem_g <= TARGET_RSS_KIB)} |",
-        "",
-        "## 1. Round trip of a small event",
-        "",
-        f"One connection per path, {rtt['n']} sequential pings per round after 500 warm-up pings, "
-        f"{rtt['rounds']} rounds alternating direct and gateway; per-round median and p99, then the "
-        "median over rounds. The ping is `input_audio_buffer.commit` carrying the extra fields "
-        '`"bench":"ping","seq":N` (a literal `"type":"bench.ping"` is answered by the gateway with '
-        "`unknown_event_type` and not relayed); the upstream answers "
-        '`{"type":"bench.pong","seq":N}`. Distribution: `bench/latency.png`.',
-        "",
-        "CPU per round trip (median over rounds; /proc utime+stime, 10 ms ticks over each round): "
-        f"gateway process {_split(rtt['cpu']['gateway'], 'gateway')} per ping relayed (two frames: "
-        f"client → upstream, upstream → client); upstream {_split(rtt['cpu']['direct'], 'upstream')} "
-        "per ping answered (direct). Processes other than the benchmark's used "
-        f"{rtt['other_load_percent']:.0f}% of a core meanwhile.",
-        "",
-        "| round | direct median | direct p99 | gateway median | gateway p99 |",
-        "|---|---|---|---|---|",
-    ]
-    for index in range(rtt["rounds"]):
-        cells = [
-            rtt["direct"]["round_medians_us"][index],
-            rtt["direct"]["round_p99s_us"][index],
-            rtt["gateway"]["round_medians_us"][index],
-            rtt["gateway"]["round_p99s_us"][index],
-        ]
-        lines.append(f"| {index + 1} | " + " | ".join(f"{value:.0f} µs" for value in cells) + " |")
-    g_rounds = ", ".join(f"{v / 1000:.2f}" for v in conn["gateway"]["round_medians_us"])
-    d_rounds = ", ".join(f"{v / 1000:.2f}" for v in conn["direct"]["round_medians_us"])
-    lines += [
-        "",
-        "## 2. Connect to `session.created`",
-        "",
-        f"{conn['rounds']} rounds x {conn['n']} sequential fresh connections per path (after 5 warm-up "
-        "connections each), timed from just before the client's `ws_connect` (which starts the TCP "
-        "connect) to the arrival of `session.created`; the median is over all connections of a path. "
-        f"p99: gateway {conn['gateway']['p99_us'] / 1000:.2f} ms, "
-        f"direct {conn['direct']['p99_us'] / 1000:.2f} ms. "
-        f"Round medians (ms): gateway {g_rounds}; direct {d_rounds}. CPU per connection (median over "
-        f"rounds): gateway process {_split(conn['cpu']['gateway'], 'gateway')}; upstream "
-        f"{_split(conn['cpu']['direct'], 'upstream')} (direct). Processes other than the benchmark's "
-        f"used {conn['other_load_percent']:.0f}% of a core meanwhile.",
-        "",
-        "## 3. Concurrent audio sessions",
-        "",
-        "K sessions (over two client processes above K=100), each sending a 100 ms PCM16 24 kHz chunk "
-        "(6,400 base64 characters) every 100 ms for "
-        f"{audio['seconds']:g} s while the upstream streams a 100 ms `response.output_audio.delta` back "
-        "every 100 ms. Every frame carries its sequence number and its CLOCK_MONOTONIC send time; the "
-        "receiver (the upstream for appends, the client for deltas) takes the one-way latency. The first "
-        "second is warm-up, the rest is cut into 3 rounds; p50 and p99 are medians over the rounds, both "
-        "directions pooled. **Added p99** = gateway one-way p99 - direct one-way p50 at the same K: "
-        "everything in the gateway path's tail beyond the direct path's typical latency. A level passes "
-        f"when added p99 < {AUDIO_ADDED_P99_LIMIT_MS:g} ms, every session connected and ended with no "
-        "frame lost, duplicated or reordered in either direction, and the clients kept their schedule "
-        f"(p99 of how late their 100 ms timers fired < {HARNESS_LAG_LIMIT_MS:g} ms; beyond that the "
-        "offered load falls short of real time and latencies would be understated). The figure is the "
-        "largest K that passed with every smaller K passing too. CPU is utime+stime from /proc over the "
-        "streaming period, in % of one core; 'benchmark processes' sums gateway, upstream and clients; "
-        "'machine busy' is the whole machine from /proc/stat, interrupt time (loopback TCP) included "
-        f"(the machine has {cores * 100}%). 'Other processes' is CPU used meanwhile by processes that "
-        "are not the benchmark's (/proc/stat minus the benchmark's processes): other users of the "
-        f"machine. A level that fails while they use over {NOISY_NEIGHBOUR_PERCENT:g}% of a core is "
-        f"measured again (up to {MAX_ATTEMPTS} attempts, while the run is under "
-        f"{RETRY_BUDGET_SECONDS:g} s old) and the last attempt counts; before each measurement the run waits "
-        "(up to 60 s) for the machine to be nearly idle. Reference for the µs per frame: the "
-        "upstream, which handles each frame once (receive or send) where the gateway handles it "
-        "twice (receive and send), spends "
-        f"{median([lv['direct']['upstream_us_per_frame'] for lv in audio['levels']]):.0f} µs per frame in "
-        "the direct runs (median over K). The ramp stops after two failed levels in a row.",
-        "",
-        "| K | direct p50 / p99 | gateway p50 / p99 | added p99 | intact (direct, gateway) "
-        "| gateway CPU | gateway µs per frame (user + system) | upstream CPU | benchmark processes CPU "
-        "| machine busy | other processes CPU | client send lag p99 | pass |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for level in audio["levels"]:
-        d, g = level["direct"], level["gateway"]
-        lines.append(
-            f"| {level['sessions']}{_attempts(level)} "
-            f"| {d['both']['p50_ms']:.2f} / {d['both']['p99_ms']:.2f} ms "
-            f"| {g['both']['p50_ms']:.2f} / {g['both']['p99_ms']:.2f} ms | {g['added_p99_ms']:.2f} ms "
-            f"| {_intact(d)}, {_intact(g)} | {g['cpu_percent']['gateway']:.0f}% "
-            f"| {g['cpu_us_per_frame']:.0f} ({_per_frame(g, 'cpu_user_s'):.0f} + "
-            f"{_per_frame(g, 'cpu_system_s'):.0f}) | {g['cpu_percent']['upstream']:.0f}% "
-            f"| {sum(g['cpu_percent'].values()):.0f}% | {g['machine_busy_percent'] * cores:.0f}% "
-            f"| {g['other_load_percent']:.0f}% "
-            f"| {g['send_lag_p99_ms']:.1f} ms "
-            f"| {'yes' if level['passed'] else '**no**: ' + ', '.join(level['reasons'])} |"
-        )
-    lines += [
-        "",
-        "## 4. Memory per idle session",
-        "",
-        "A fresh gateway (and a fresh upstream) per round, warmed with 50 sessions opened and closed; "
-        f"then {memory['sessions']} sessions opened through it (each with its upstream connection) and "
-        "left idle: (VmRSS with them open - VmRSS before) / sessions. The direct column is the same "
-        "measurement on the upstream process, with the sessions opened directly against it.",
-        "",
-        "| round | gateway before → after | gateway per session | upstream per session (direct) |",
-        "|---|---|---|---|",
-    ]
-    for index, (g, d) in enumerate(zip(memory["gateway"], memory["direct"], strict=True)):
-        lines.append(
-            f"| {index + 1} | {g['before'] / 2**20:.1f} → {g['after'] / 2**20:.1f} MiB "
-            f"| {g['per_session'] / 1024:.1f} KiB | {d['per_session'] / 1024:.1f} KiB |"
-        )
-    lines.append("")
-    path.write_text("\n".join(lines))
+        started.append(subject)
+    return started
 
 
-def _attempts(level: dict[str, Any]) -> str:
-    notes = []
-    if level["earlier_attempts"]:
-        notes.append(f"attempt {len(level['earlier_attempts']) + 1}")
-    if level["gateway"]["other_load_percent"] > NOISY_NEIGHBOUR_PERCENT:
-        notes.append("other processes busy")
-    return f" ({', '.join(notes)})" if notes else ""
-
-
-def _per_frame(level: dict[str, Any], key: str) -> float:
-    return 1e6 * level[key]["gateway"] / max(1, level["frames"])
-
-
-def _split(cpu: dict[str, float], name: str) -> str:
-    return f"{cpu[name]:.0f} µs (user {cpu[name + '_user']:.0f}, system {cpu[name + '_system']:.0f})"
-
-
-def _intact(level: dict[str, Any]) -> str:
-    if level["intact"]:
-        return "yes"
-    checks = level["checks"]
-    problems = [
-        f"{direction} {name} {value}" for direction, c in checks.items() for name, value in c.items() if value
-    ]
-    if level["connected"] != level["sessions"]:
-        problems.append(f"connected {level['connected']}/{level['sessions']}")
-    if level["ended"] != level["sessions"]:
-        problems.append(f"ended {level['ended']}")
-    if level["errors"]:
-        problems.append(f"errors {level['errors']}")
-    return "**no** (" + ", ".join(problems) + ")"
-
-
-def plot_latency(rtt: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    samples = {name: [v for r in rtt["samples_us"][name] for v in r] for name in ("direct", "gateway")}
-    upper = percentile(samples["gateway"], 99.9)
-    figure, (histogram, cdf) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, colour in (("direct", "tab:blue"), ("gateway", "tab:orange")):
-        values = samples[name]
-        histogram.hist(
-            [v for v in values if v <= upper],
-            bins=120,
-            range=(0, upper),
-            alpha=0.6,
-            color=colour,
-            label=f"{name} (median {median(values):.0f} µs, p99 {percentile(values, 99):.0f} µs)",
-        )
-        ordered = sorted(values)
-        cdf.plot(ordered, [i / len(ordered) for i in range(1, len(ordered) + 1)], color=colour, label=name)
-    histogram.set_xlabel("round trip (µs)")
-    histogram.set_ylabel("pings")
-    histogram.set_title(f"ping→pong round trip, {len(samples['direct'])} per path (up to gateway p99.9)")
-    histogram.legend()
-    cdf.set_xscale("log")
-    cdf.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    cdf.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    cdf.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    cdf.set_xlabel("round trip (µs, log)")
-    cdf.set_ylabel("fraction ≤ x")
-    cdf.set_title("cumulative distribution")
-    cdf.grid(True, which="both", alpha=0.3)
-    cdf.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-# -- main ----------------------------------------------------------------------------------------
+async def _without_failing_peers(
+    what: str,
+    measure: Callable[[list[Subject]], Awaitable[dict[str, Any]]],
+    subjects: list[Subject],
+    peers: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """``measure(subjects)``; if its client fails with peers among them, the gateway alone again
+    (a peer that breaks down must not cost the gateway's figure); the peers are told why."""
+    try:
+        return await measure(subjects)
+    except (RuntimeError, TimeoutError) as error:
+        if len(subjects) == 1:
+            raise
+        say(f"  {what} failed with the peers in it ({error}): measuring the gateway alone")
+        for subject in subjects[1:]:
+            peers[subject.name].setdefault("failures", []).append(f"{what} (the run failed: {error})")
+        return await measure(subjects[:1])
 
 
 async def run(args: argparse.Namespace) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    for pattern in ("upstream*.log", "gateway*.log"):  # the servers append to their logs
-        for log in OUT.glob(pattern):
-            log.unlink()
+    for pattern in (
+        "upstream*.log",
+        "gateway*.log",
+        "portkey*.log",
+        "litellm*.log",
+        "worker*.log",
+        "client-*",
+    ):
+        for stale in OUT.glob(pattern):  # the servers append to their logs
+            stale.unlink()
     limit = raise_fd_limit()
     machine = machine_info()
     say(
@@ -942,23 +900,57 @@ async def run(args: argparse.Namespace) -> None:
         f"gateway code: commit {code['commit']}, uncommitted changes in shared/ standalone/: "
         f"{code['uncommitted']}, sources sha256 {code['sources_sha256']} (copied to {SNAPSHOT})"
     )
+    if args.worker:
+        build_worker_bundle()
+    peers: dict[str, dict[str, Any]] = {name: {"label": PEERS[name][0], "status": "ok"} for name in PEERS}
+    for name in PEERS:
+        if name not in args.peers:
+            peers[name].update(status="skipped", reason="not asked for (--peers)")
+    wanted = [name for name in PEERS if name in args.peers]
+    for name, reason in (await _install_peers(wanted)).items():
+        peers[name].update(status="skipped", reason=reason)
+        say(f"  {name} is skipped: {reason}")
+    results["peers"] = peers
+    results["versions"] = peer_versions()
+
     upstream = start_upstream()
-    gateway = start_gateway(upstream)
-    say(f"upstream pid {upstream.pid} on :{upstream.port}, gateway pid {gateway.pid} on :{gateway.port}")
+    subjects = [start_gateway(upstream)]
+    say(
+        f"upstream pid {upstream.pid} on :{upstream.port}, "
+        f"gateway pid {subjects[0].server.pid} on :{subjects[0].server.port}"
+    )
     figures = args.figures
     try:
+        subjects += await _start_peers(upstream, wanted, peers)
         if "1" in figures:
-            results["rtt"] = await figure_rtt(upstream, gateway, args.pings, args.ping_rounds)
+            results["rtt"] = await _without_failing_peers(
+                "figure 1",
+                lambda chosen: figure_rtt(upstream, chosen, args.pings, args.ping_rounds),
+                subjects,
+                peers,
+            )
         if "2" in figures:
-            results["connect"] = await figure_connect(upstream, gateway, args.connects // 4, 4)
+            results["connect"] = await _without_failing_peers(
+                "figure 2",
+                lambda chosen: figure_connect(upstream, chosen, args.connects // 4, 4),
+                subjects,
+                peers,
+            )
         if "3" in figures:
-            results["audio"] = await figure_audio(upstream, gateway, args.ramp, args.seconds, args.profile)
+            results["audio"] = await figure_audio(upstream, subjects, args.ramp, args.seconds, args.profile)
+        for subject in subjects:
+            subject.server.stop()
+        if args.worker:
+            results["worker"] = await section_worker(upstream, args)
     finally:
-        gateway.stop()
+        for subject in subjects:
+            subject.server.stop()
         upstream.stop()
     if "4" in figures:
-        results["memory"] = await figure_memory(args.idle_sessions, args.memory_rounds)
-    results["duration_s"] = time.monotonic() - _started
+        starters: dict[str, Starter] = {"gateway": start_gateway}
+        starters |= {s.name: PEERS[s.name][1] for s in subjects if s.name in PEERS}
+        results["memory"] = await figure_memory(args.idle_sessions, args.memory_rounds, starters)
+    results["duration_s"] = elapsed()
 
     (OUT / "results.json").write_text(json.dumps(results, indent=1))
     if figures != "1234":
@@ -983,6 +975,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle-sessions", type=int, default=1000)
     parser.add_argument("--memory-rounds", type=int, default=3)
+    parser.add_argument("--peers", default="portkey,litellm", help="which peers to run beside the gateway")
+    parser.add_argument(
+        "--no-worker", dest="worker", action="store_false", help="skip the Worker host section"
+    )
+    parser.add_argument("--worker-pings", type=int, default=1000)
+    parser.add_argument("--worker-ping-rounds", type=int, default=4)
+    parser.add_argument("--worker-connects", type=int, default=100)
+    parser.add_argument(
+        "--worker-ramp", default="10,20", help="audio levels for the Worker host ('' for none)"
+    )
     parser.add_argument(
         "--profile", type=int, default=None, help="py-spy the gateway at this K (needs py-spy)"
     )
@@ -991,7 +993,10 @@ def main() -> None:
     if args.quick:
         args.pings, args.ping_rounds, args.connects = 300, 2, 40
         args.ramp, args.seconds, args.idle_sessions, args.memory_rounds = "20,40", 4.0, 100, 1
+        args.worker_pings, args.worker_ping_rounds, args.worker_connects, args.worker_ramp = 200, 2, 20, "5"
     args.ramp = [int(k) for k in args.ramp.split(",")]
+    args.worker_ramp = [int(k) for k in args.worker_ramp.split(",") if k.strip()]
+    args.peers = [name.strip() for name in args.peers.split(",") if name.strip()]
     asyncio.run(run(args))
 
 

@@ -11,7 +11,7 @@
   sequence number and the monotonic send time;
 - for each ``input_audio_buffer.append`` stamped by the client: notes the one-way latency (its
   receive time minus the client's send time; CLOCK_MONOTONIC is system-wide on Linux) and the
-  sequence number;
+  sequence number (also when a relay re-serialised the event: then it is parsed as JSON);
 - on ``response.cancel``: stops the stream and answers ``bench.end`` with how many deltas it sent
   and, in sequence order, the appends it saw and their latencies, so the client checks both
   directions for loss, duplication and reordering.
@@ -35,6 +35,7 @@ from .common import (
     PONG_FORMAT,
     parse_stamp,
     raise_fd_limit,
+    stamp_of,
 )
 
 SESSION_CREATED = json.dumps(
@@ -128,9 +129,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
                 session.append_seqs.append(seq)
                 session.append_latency_ns.append(received - sent)
                 continue
+            received = time.monotonic_ns()
             event = json.loads(data)
             kind = event.get("type")
-            if kind == "bench.ping" or event.get("bench") == "ping":
+            if kind == "input_audio_buffer.append":  # re-serialised by the relay (LiteLLM)
+                seq, sent = stamp_of(event["event_id"])
+                session.append_seqs.append(seq)
+                session.append_latency_ns.append(received - sent)
+            elif kind == "bench.ping" or event.get("bench") == "ping":
                 await socket.send_str(PONG_FORMAT % event.get("seq", 0))
             elif kind == "response.create":
                 if session.stream is None:
