@@ -70,3 +70,9 @@ clean:
 bench: $(INSTALLED)
 	$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q matplotlib
 	$(BIN)/python -m bench.run
+
+# Soak (not part of `make test`, ~2 minutes): 10,000 session open/close cycles through the gateway;
+# its descriptors, threads and RSS before and after go to bench/SOAK.md (see bench/soak.py).
+.PHONY: soak
+soak: $(INSTALLED)
+	$(BIN)/python -m bench.soak

@@ -122,6 +122,8 @@ class StandaloneSession:
             timer.cancel()
             if self._upstream_task is not None:
                 await self._finish_upstream()
+            for socket in (self.client, self.upstream):
+                _stop_heartbeat(socket)
             self.finished.set()
         return self.client
 
@@ -346,6 +348,16 @@ def _set_pong_timeout(socket: Socket, seconds: float) -> None:
     it; this attribute has held that wait since aiohttp 3.0 (and is only read when a ping is sent)."""
     if hasattr(socket, "_pong_heartbeat"):
         socket._pong_heartbeat = seconds
+
+
+def _stop_heartbeat(socket: Socket | None) -> None:
+    """Cancel aiohttp's heartbeat timers of a finished socket. aiohttp re-arms them when the peer's
+    close frame arrives after its own close() cancelled them, and the loop then holds the socket,
+    and with it the session's buffers, for up to two heartbeat periods (the soak saw ~9 KiB of RSS
+    per session churned). The method is private; without it the socket is only kept longer."""
+    cancel = getattr(socket, "_cancel_heartbeat", None)
+    if socket is not None and socket.closed and cancel is not None:
+        cancel()
 
 
 def _ping_timed_out(socket: Socket) -> bool:

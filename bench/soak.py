@@ -1,0 +1,125 @@
+"""Soak: 10,000 session open/close cycles through the gateway; its descriptors, threads and RSS must
+end where they started (``make soak``, writes ``bench/SOAK.md``).
+
+Each cycle opens a session (the gateway opens its provider socket), waits for ``session.created``,
+sends one event and waits for the upstream's answer, then closes. CONCURRENCY cycles run at once.
+The gateway is sampled after a warm-up and after each quarter of the cycles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import time
+from pathlib import Path
+
+import aiohttp
+
+from .common import raise_fd_limit
+from .servers import ROOT, snapshot_gateway, start_gateway, start_upstream
+
+CYCLES = 10_000
+WARM_UP = 500
+CONCURRENCY = 50
+PING = json.dumps({"type": "input_audio_buffer.commit", "bench": "ping", "seq": 0})
+
+
+def sample(pid: int) -> dict[str, float]:
+    """Descriptors, threads and RSS (MiB) of process ``pid``."""
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return {
+        "fds": len(list(Path(f"/proc/{pid}/fd").iterdir())),
+        "threads": int(fields["Threads"]),
+        "rss_mib": int(fields["VmRSS"].split()[0]) / 1024,
+    }
+
+
+async def cycles(url: str, count: int) -> int:
+    """``count`` open/ping/close cycles, CONCURRENCY at once; how many failed."""
+    failures = 0
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(http: aiohttp.ClientSession) -> None:
+        nonlocal failures
+        async with gate:
+            try:
+                async with http.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as socket:
+                    created = json.loads((await socket.receive(timeout=10)).data)
+                    assert created["type"] == "session.created", created
+                    await socket.send_str(PING)
+                    pong = json.loads((await socket.receive(timeout=10)).data)
+                    assert pong["type"] == "bench.pong", pong
+            except (AssertionError, aiohttp.ClientError, TimeoutError, TypeError):
+                failures += 1
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await asyncio.gather(*(one(http) for _ in range(count)))
+    return failures
+
+
+def run(total: int) -> str:
+    raise_fd_limit()
+    revision = snapshot_gateway()  # the gateway runs from a copy of the current tree, as in make bench
+    upstream = start_upstream("soak-upstream")
+    gateway = start_gateway(upstream, "soak-gateway").server
+    url = gateway.url()
+    rows = []
+    started = time.monotonic()
+    try:
+        failed = asyncio.run(cycles(url, WARM_UP))
+        time.sleep(1)
+        rows.append(("after warm-up", WARM_UP, failed, sample(gateway.pid)))
+        done = 0
+        for _ in range(4):
+            batch = total // 4
+            failed = asyncio.run(cycles(url, batch))
+            done += batch
+            time.sleep(1)  # let closing handshakes finish
+            rows.append((f"after {done} cycles", batch, failed, sample(gateway.pid)))
+            print(f"soak: {done}/{total} cycles, {failed} failed, {rows[-1][3]}", flush=True)
+    finally:
+        gateway.stop()
+        upstream.stop()
+    seconds = time.monotonic() - started
+    first, last = rows[0][3], rows[-1][3]
+    lines = [
+        "# Soak: session open/close cycles",
+        "",
+        "Written by `make soak` (`bench/soak.py`); rerun it rather than editing this file.",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
+        f"Python {platform.python_version()}; {total} cycles after {WARM_UP} to warm up, "
+        f"{CONCURRENCY} at once, {seconds:.0f} s",
+        f"- gateway: commit {revision['commit']} (uncommitted changes: {revision['uncommitted']})",
+        "- a cycle: open a session through the gateway (which opens its upstream socket), wait for "
+        "`session.created`, send an event, wait for the upstream's answer, close",
+        "",
+        "| when | cycles | failed | gateway fds | threads | RSS |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {when} | {count} | {failed} | {s['fds']} | {s['threads']} | {s['rss_mib']:.1f} MiB |"
+            for when, count, failed, s in rows
+        ),
+        "",
+        f"From warm-up to the end: fds {first['fds']} -> {last['fds']}, threads {first['threads']} -> "
+        f"{last['threads']}, RSS {first['rss_mib']:.1f} -> {last['rss_mib']:.1f} MiB "
+        f"({last['rss_mib'] - first['rss_mib']:+.1f} MiB).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--cycles", type=int, default=CYCLES)
+    args = parser.parse_args()
+    report = run(args.cycles)
+    (ROOT / "bench" / "SOAK.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
