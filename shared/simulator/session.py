@@ -277,45 +277,29 @@ class SimSession:
             full["content"] = parts
         return full, audio_ms
 
+    def _unknown_item(self, event: dict[str, Any], verb: str, gerund: str) -> list[Event]:
+        """OpenAI's error for an item operation on an id the conversation does not hold."""
+        message = f"Error {gerund} item: the item with id '{event.get('item_id')}' does not exist."
+        return [self._error(event, f"item_{verb}_invalid_item_id", message, "item_id")]
+
     def _item_retrieve(self, event: dict[str, Any], now: float) -> list[Event]:
         item_id = event.get("item_id")
         stored = self.conversation.get(item_id) if isinstance(item_id, str) else None
         if stored is None:
-            return [
-                self._error(
-                    event,
-                    "item_retrieve_invalid_item_id",
-                    f"Error retrieving item: the item with id '{item_id}' does not exist.",
-                    "item_id",
-                )
-            ]
+            return self._unknown_item(event, "retrieve", "retrieving")
         return [events.item_retrieved(stored.item)]
 
     def _item_delete(self, event: dict[str, Any], now: float) -> list[Event]:
         item_id = event.get("item_id")
         if not isinstance(item_id, str) or not self.conversation.delete(item_id):
-            return [
-                self._error(
-                    event,
-                    "item_delete_invalid_item_id",
-                    f"Error deleting item: the item with id '{item_id}' does not exist.",
-                    "item_id",
-                )
-            ]
+            return self._unknown_item(event, "delete", "deleting")
         return [events.item_deleted(item_id)]
 
     def _item_truncate(self, event: dict[str, Any], now: float) -> list[Event]:
         item_id = event.get("item_id")
         stored = self.conversation.get(item_id) if isinstance(item_id, str) else None
         if stored is None:
-            return [
-                self._error(
-                    event,
-                    "item_truncate_invalid_item_id",
-                    f"Error truncating item: the item with id '{item_id}' does not exist.",
-                    "item_id",
-                )
-            ]
+            return self._unknown_item(event, "truncate", "truncating")
         content_index = event.get("content_index", 0)
         audio_end_ms = event.get("audio_end_ms", 0)
         parts = stored.item.get("content") or []
