@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 
 from shared.admission import Admission
@@ -23,6 +21,7 @@ from shared.config import Settings
 from shared.handshake import plan_session
 from shared.routes import HttpAnswer, http_answer
 
+from .client_socket import upgrade_answer
 from .session import StandaloneSession
 
 logger = logging.getLogger("realtime_gateway")
@@ -38,7 +37,6 @@ class LiveSessions:
 
 
 SETTINGS = web.AppKey("settings", Settings)
-HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 LIVE = web.AppKey("live_sessions", LiveSessions)
 
 
@@ -61,12 +59,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
     plan = plan_session(request.path, request.query_string, headers, settings, time.time())
     if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
         return _respond(plan)
+    upgrade = upgrade_answer(request, plan.subprotocol)
+    if isinstance(upgrade, HttpAnswer):  # not a valid WebSocket handshake
+        return _respond(upgrade)
     # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
     plan, ticket = live.admission.admit_plan(plan, asyncio.get_running_loop().time())
-    session = StandaloneSession(plan, settings, request.app[HTTP_CLIENT])
+    session = StandaloneSession(plan, settings)
     live.sessions.add(session)
     try:
-        return await session.run(request)
+        return await session.run(request, upgrade)
     finally:
         live.sessions.discard(session)
         live.admission.release(ticket)
@@ -76,13 +77,6 @@ def _respond(answer: HttpAnswer) -> web.Response:
     return web.Response(
         status=answer.status, text=answer.json(), content_type="application/json", headers=answer.headers
     )
-
-
-async def _http_client(app: web.Application) -> AsyncIterator[None]:
-    # One connection pool for every upstream socket; no per-host cap, each session is one socket.
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as client:
-        app[HTTP_CLIENT] = client
-        yield
 
 
 def shutdown_budget(settings: Settings) -> tuple[float, float]:
@@ -120,7 +114,6 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[LIVE] = LiveSessions(Admission(settings))
-    app.cleanup_ctx.append(_http_client)
     app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

@@ -1,19 +1,22 @@
-"""One realtime session on aiohttp: pump frames between the two sockets through the relay core.
+"""One realtime session: the two sockets' callbacks into the relay core, its answers out to them.
 
-Only I/O lives here: reading each socket, carrying out the relay's actions, running its timer,
-and the transport-level duties the relay cannot see. What a frame means and what to do about it
-is decided in :mod:`shared.relay`.
+Only I/O lives here: carrying out the relay's actions, running its timer, and the transport-level
+duties the relay cannot see. What a frame means and what to do about it is decided in
+:mod:`shared.relay`; framing and the WebSocket protocol are python-websockets'
+(:mod:`standalone.websocket`).
+
+Everything runs in transport callbacks: a frame from one socket is parsed, given to the relay and
+its answer written to the other socket before the callback returns. There are no per-frame tasks,
+futures or locks, and order is kept because nothing runs in between.
 
 - **Backpressure.** Each socket's write buffer is capped at MAX_BUFFERED_BYTES (the transport's
-  high-water mark). A send to a peer that is not reading waits for its buffer to drain, and the
-  task that sent it (the reader of the other socket) reads nothing meanwhile, so that socket's
-  kernel buffers fill and its sender is slowed in turn. Nothing is dropped and no buffer grows
-  without bound.
-- **Liveness.** aiohttp's heartbeat pings each peer after PING_INTERVAL_SECONDS without a frame
-  from it and drops the socket when no pong comes within PING_TIMEOUT_SECONDS; the reader of
-  that socket then tells the relay which side stopped, and the relay tells the other side.
-- **Closing.** A close (and the sends before it) gets CLOSE_TIMEOUT_SECONDS; a peer that does not
-  complete it in time is aborted, which also frees any send stuck behind it.
+  high-water mark). When a write leaves a peer's buffer above it, the gateway stops reading the
+  other socket until that buffer drains, so the other sender's kernel buffers fill and it is
+  slowed in turn. Nothing is dropped and no buffer grows by more than one read's worth.
+- **Liveness.** Each socket pings its peer after PING_INTERVAL_SECONDS without a frame from it and
+  drops it when nothing comes back within PING_TIMEOUT_SECONDS; the relay tells the other side.
+- **Closing.** A close (and the frames queued before it) gets CLOSE_TIMEOUT_SECONDS; a peer that
+  does not complete it in time is dropped.
 - **Shutdown.** :meth:`StandaloneSession.shut_down` and :meth:`StandaloneSession.abort`, called by
   the server on SIGTERM.
 """
@@ -21,377 +24,241 @@ is decided in :mod:`shared.relay`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import os
-from typing import Any
 
-import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
 from shared.config import Settings
 from shared.handshake import SessionPlan
 from shared.relay import Relay, UpstreamFailure
 
-logger = logging.getLogger("realtime_gateway")
+from .client_socket import ClientSocket
+from .upstream_socket import UpstreamSocket, connect, unreachable_detail
+from .websocket import PeerSocket, close_code_of
 
-# How long a closing handshake (and the sends queued before it) may take before the socket is dropped.
-CLOSE_TIMEOUT_SECONDS = 5.0
-# A send that had to wait this long for a peer's buffer to drain counts as that peer stalling.
+# A pause of reading the provider this long, because the client was not reading, counts as the
+# client stalling (a provider that then misses a ping is not blamed for it).
 STALL_SECONDS = 0.5
-
-Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
-
-
-class _Outbound:
-    """The sending side of one socket: sends in order (one lock), and when they last stalled."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self.lock = asyncio.Lock()
-        self.sending = False  # seen True by another task only while a send waits for a drain
-        self.stalled_at = -1e18  # when a send to this peer last waited STALL_SECONDS or more
-
-    async def send(self, socket: Socket, data: str | bytes) -> None:
-        """Send one frame; a socket that is gone is not an error here (its reader reports it)."""
-        started = self._loop.time()
-        self.sending = True
-        try:
-            if isinstance(data, str):
-                await socket.send_str(data)
-            else:
-                await socket.send_bytes(data)
-        except ConnectionError:
-            pass
-        finally:
-            self.sending = False
-            finished = self._loop.time()
-            if finished - started >= STALL_SECONDS:
-                self.stalled_at = finished
-
-    def stalled_within(self, seconds: float) -> bool:
-        """Whether sends to this peer are stuck now, or were within the last ``seconds``."""
-        return self.sending or self._loop.time() - self.stalled_at <= seconds
 
 
 class StandaloneSession:
-    """Carries out one :class:`Relay` over an aiohttp server socket and an aiohttp client socket."""
+    """Carries out one :class:`Relay` between a client socket and a provider socket."""
 
-    def __init__(self, plan: SessionPlan, settings: Settings, http: aiohttp.ClientSession) -> None:
+    def __init__(self, plan: SessionPlan, settings: Settings) -> None:
         self._loop = asyncio.get_running_loop()
-        self._http = http
         self._settings = settings
         self.relay = Relay(plan, settings, self._loop.time())
-        self._heartbeat = settings.ping_interval_seconds or None
-        self.client = web.WebSocketResponse(
-            protocols=(plan.subprotocol,) if plan.subprotocol else (),
-            # Frames between the relay's limit and twice it get an error event from the relay;
-            # beyond that aiohttp closes with 1009 before buffering the whole frame.
-            max_msg_size=2 * settings.max_client_message_bytes,
-            compress=False,  # deflate costs latency and CPU on every audio frame
-            timeout=CLOSE_TIMEOUT_SECONDS,
-            heartbeat=self._heartbeat,
+        # Frames between the relay's limit and twice it get an error event from the relay; beyond
+        # that the socket is closed with 1009 before the whole frame is buffered.
+        self.client = ClientSocket(
+            self,
+            max_size=2 * settings.max_client_message_bytes,
+            ping_interval=settings.ping_interval_seconds,
+            ping_timeout=settings.ping_timeout_seconds,
         )
-        _set_pong_timeout(self.client, settings.ping_timeout_seconds)
-        self.upstream: aiohttp.ClientWebSocketResponse | None = None
-        self._client_transport: Any = None
-        self._upstream_task: asyncio.Task[None] | None = None
-        # Sends to one socket, from the two reader tasks and the timer, go out in the order their
-        # batches were made; each socket has its own lock, so a stalled peer holds up only itself.
-        self._to_client = _Outbound(self._loop)
-        self._to_upstream = _Outbound(self._loop)
-        self._timer_wake = asyncio.Event()
+        self.upstream: UpstreamSocket | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._armed_deadline: float | None = None
+        self._draining: set[PeerSocket] = set()  # peers whose buffers are over the limit
+        self._client_stalled_at = -1e18  # when a stall of STALL_SECONDS or more on the client ended
         self._background: set[asyncio.Task[None]] = set()
-        self.finished = asyncio.Event()  # set once run() is over
+        self.finished = asyncio.Event()  # set once both sockets are gone
 
-    async def run(self, request: web.Request) -> web.WebSocketResponse:
+    async def run(self, request: web.Request, upgrade_headers: dict[str, str]) -> web.StreamResponse:
+        """Answer the upgrade, relay until both sockets are closed, return the answer for aiohttp."""
         relay = self.relay
-        if relay.upstream_request is not None:
+        request_upstream = relay.upstream_request
+        if request_upstream is not None:
             # Open the provider while the client's handshake completes: one round trip saved.
-            self._upstream_task = asyncio.create_task(self._upstream_side())
-        timer = asyncio.create_task(self._timer())
+            settings = self._settings
+            self.upstream = UpstreamSocket(
+                request_upstream,
+                self,
+                max_size=settings.max_upstream_message_bytes,
+                max_buffered_bytes=settings.max_buffered_bytes,
+                ping_interval=settings.ping_interval_seconds,
+                ping_timeout=settings.ping_timeout_seconds,
+            )
+            self._connecting = asyncio.ensure_future(self._connect(self.upstream))
+            self._connecting.add_done_callback(self._connect_done)
         try:
-            await self.client.prepare(request)
-            self._client_transport = request.transport
-            _limit_write_buffer(self._client_transport, self._settings.max_buffered_bytes)
-            await self._execute(relay.client_connected(self._loop.time()))
-            await self._client_side()
+            response = await self.client.accept(request, upgrade_headers, self._settings.max_buffered_bytes)
+        except (ConnectionError, RuntimeError):
+            self.client.feed_eof()  # gone before the answer was written
+            await self.finished.wait()
+            raise
+        self._execute(relay.client_connected(self._loop.time()))
+        self.client.listen()
+        try:
+            await self.finished.wait()
         finally:
-            timer.cancel()
-            if self._upstream_task is not None:
-                await self._finish_upstream()
-            for socket in (self.client, self.upstream):
-                _stop_heartbeat(socket)
-            self.finished.set()
-        return self.client
+            self._end()
+        return response
 
-    # -- asked by the server --------------------------------------------------------------------------
+    # -- asked by the server ------------------------------------------------------------------------------
 
     def shut_down(self) -> None:
         """The server is going down: the client is told (``server_shutting_down``, 1001), both close."""
-        self._spawn(self._execute(self.relay.shutting_down()))
+        self._execute(self.relay.shutting_down())
 
     def abort(self) -> None:
         """Drop both connections now (the shutdown deadline passed)."""
-        _abort(self._client_transport)
+        self.client.abort()
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
         if self.upstream is not None:
-            _abort(_transport_of(self.upstream))
-        elif self._upstream_task is not None:
-            self._upstream_task.cancel()
+            self.upstream.abort()
 
-    # -- the two sides -----------------------------------------------------------------------------
+    # -- what the sockets report (standalone.websocket.Listener) -------------------------------------------
 
-    async def _client_side(self) -> None:
-        client, relay = self.client, self.relay
-        while not client.closed:
-            message = await client.receive()
-            if message.type is WSMsgType.TEXT:
-                actions = relay.client_text(message.data, self._loop.time())
-            elif message.type is WSMsgType.BINARY:
-                actions = relay.client_binary(message.data, self._loop.time())
-            elif message.type is WSMsgType.CLOSE:
-                actions = relay.client_closed(message.data, message.extra or "")
-            else:  # CLOSING, CLOSED, ERROR (aiohttp has already answered with a close)
-                actions = self._client_gone()
-            await self._execute(actions)
-        await self._execute(self._client_gone())
-
-    def _client_gone(self) -> list[Action]:
-        """The client socket is closed: by the client, or by the heartbeat because it stopped answering."""
-        if _ping_timed_out(self.client):
-            _abort(self._client_transport)  # aiohttp only closes it, which waits for unsent data
-            return self.relay.client_unresponsive()
-        return self.relay.client_closed(self.client.close_code, "")
-
-    async def _upstream_side(self) -> None:
+    def on_message(self, socket: PeerSocket, data: str | bytes) -> None:
         relay = self.relay
-        request = relay.upstream_request
-        assert request is not None
-        try:
-            upstream = await self._http.ws_connect(
-                request.url,
-                headers=request.headers,
-                max_msg_size=self._settings.max_upstream_message_bytes,
-                compress=0,
-                autoping=True,
-                heartbeat=self._heartbeat,
-                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_SECONDS),
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            failure = UpstreamFailure.REJECTED if exc.status != 101 else UpstreamFailure.PROTOCOL
-            await self._execute(relay.upstream_failed(failure, exc.status))
-            return
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            await self._execute(
-                relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=_unreachable_detail(exc))
-            )
-            return
-        _set_pong_timeout(upstream, self._settings.ping_timeout_seconds)
-        _limit_write_buffer(_transport_of(upstream), self._settings.max_buffered_bytes)
-        self.upstream = upstream
-        await self._execute(relay.upstream_connected(self._loop.time()))
-        while not upstream.closed:
-            message = await upstream.receive()
-            if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
-                actions = relay.upstream_frame(message.data)
-            elif message.type is WSMsgType.CLOSE:
-                actions = relay.upstream_closed(message.data, message.extra or "")
-            elif message.type is WSMsgType.CLOSING:
-                # Our own close() (another task) woke this receive(): reading again would make
-                # aiohttp close first, with its default code, instead of the one the relay chose.
-                break
-            else:  # the connection broke: no close frame was received
-                actions = self._upstream_gone(None)
-            await self._execute(actions)
-        await self._execute(self._upstream_gone(upstream.close_code))
+        if socket is self.client:
+            if isinstance(data, str):
+                self._execute(relay.client_text(data, self._loop.time()))
+            else:
+                self._execute(relay.client_binary(data, self._loop.time()))
+        else:
+            self._execute(relay.upstream_frame(data))
 
-    def _upstream_gone(self, code: int | None) -> list[Action]:
-        """The provider socket is closed: by the provider, or by the heartbeat (no pong in time)."""
-        upstream = self.upstream
-        assert upstream is not None
-        if _ping_timed_out(upstream):
-            _abort(_transport_of(upstream))
+    def on_close_frame(self, socket: PeerSocket, code: int | None, reason: str) -> None:
+        if socket is self.client:
+            self._execute(self.relay.client_closed(code, reason))
+        else:
+            self._execute(self.relay.upstream_closed(code, reason))
+
+    def on_lost(self, socket: PeerSocket, unresponsive: bool) -> None:
+        relay = self.relay
+        if socket is self.client:
+            if unresponsive:
+                self._execute(relay.client_unresponsive())
+            else:
+                self._execute(relay.client_closed(close_code_of(socket)))
+            self._after_client_lost()
+        elif unresponsive:
             # While the client was not draining, the provider was not being read: its pong may be
             # sitting unread, and the client is the one to blame.
             window = self._settings.ping_interval_seconds + self._settings.ping_timeout_seconds
-            return self.relay.upstream_unresponsive(client_stalled=self._to_client.stalled_within(window))
-        return self.relay.upstream_closed(code)
+            self._execute(relay.upstream_unresponsive(client_stalled=self._client_stalled_within(window)))
+        else:
+            self._execute(relay.upstream_closed(close_code_of(socket)))
+        self._finish_if_done()
 
-    async def _finish_upstream(self) -> None:
-        """After the client side ended: make sure the provider side ends too, promptly."""
-        task = self._upstream_task
-        assert task is not None
-        if self.upstream is None:
-            task.cancel()  # still connecting: nothing to close politely
-        elif not self.upstream.closed:
-            await self._close_upstream(1000, "")
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(task, CLOSE_TIMEOUT_SECONDS)
-        if not task.done():
+    def on_upstream_open(self, upstream: UpstreamSocket) -> None:
+        self._execute(self.relay.upstream_connected(self._loop.time()))
+
+    def on_upstream_refused(
+        self, upstream: UpstreamSocket, failure: UpstreamFailure, status: int | None, detail: str
+    ) -> None:
+        self._execute(self.relay.upstream_failed(failure, status, detail))
+        self._finish_if_done()
+
+    # -- the provider connection ------------------------------------------------------------------------
+
+    async def _connect(self, upstream: UpstreamSocket) -> None:
+        try:
+            await connect(upstream)
+        except (TimeoutError, OSError) as exc:
+            upstream.lost = True
+            self._execute(
+                self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=unreachable_detail(exc))
+            )
+
+    def _connect_done(self, task: asyncio.Task[None]) -> None:
+        upstream = self.upstream
+        if upstream is not None and upstream.transport is None:
+            upstream.lost = True  # cancelled (or failed) before a connection was made
+        self._finish_if_done()
+
+    def _after_client_lost(self) -> None:
+        """The client is gone: make sure the provider side ends too, promptly."""
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        upstream = self.upstream
+        if upstream is not None and not upstream.lost:
+            if upstream.open:
+                upstream.close(1000, "")  # the relay had already ended the session
+            elif not upstream.opened:
+                upstream.abort()  # mid-handshake: nothing to close politely
+
+    def _finish_if_done(self) -> None:
+        upstream_done = self.upstream is None or self.upstream.lost
+        if self.client.lost and upstream_done and not self.finished.is_set():
+            self.finished.set()
+
+    def _end(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._background:
             task.cancel()
 
-    # -- carrying out the relay's answers ----------------------------------------------------------
+    # -- carrying out the relay's answers ----------------------------------------------------------------
 
-    async def _execute(self, actions: list[Action]) -> None:
-        if actions:
-            first = actions[0]
-            if len(actions) == 1 and isinstance(first, SendToClient):  # the hot paths
-                async with self._to_client.lock:
-                    if not self.client.closed:
-                        await self._to_client.send(self.client, first.data)
-            elif len(actions) == 1 and isinstance(first, SendToUpstream):
-                async with self._to_upstream.lock:
-                    if self.upstream is not None and not self.upstream.closed:
-                        await self._to_upstream.send(self.upstream, first.data)
-            else:
-                await self._carry_out(actions)
-        deadline = self.relay.next_deadline()
-        if deadline != self._armed_deadline:
-            self._timer_wake.set()
+    def _execute(self, actions: list[Action]) -> None:
+        client, upstream = self.client, self.upstream
+        for action in actions:
+            if type(action) is SendToUpstream:
+                if upstream is not None:
+                    upstream.send(action.data)
+            elif type(action) is SendToClient:
+                client.send(action.data)
+            elif type(action) is CloseClient:
+                client.close(action.code, action.reason)
+            elif type(action) is CloseUpstream:
+                self._close_upstream(action.code, action.reason)
+        if client.writing_paused or (upstream is not None and upstream.writing_paused):
+            self._hold_back()
+        if self.relay.next_deadline() != self._armed_deadline:
+            self._arm_timer()
 
-    async def _carry_out(self, actions: list[Action]) -> None:
-        """A batch: each socket's part in order under its lock; the two parts side by side."""
-        to_client = [a for a in actions if isinstance(a, SendToClient | CloseClient)]
-        to_upstream = [a for a in actions if isinstance(a, SendToUpstream | CloseUpstream)]
-        parts = []
-        if to_client:
-            parts.append(self._client_part(to_client))
-        if to_upstream:
-            parts.append(self._upstream_part(to_upstream))
-        if len(parts) == 1:
-            await parts[0]
-        else:
-            await asyncio.gather(*parts)
-
-    async def _client_part(self, actions: list[SendToClient | CloseClient]) -> None:
-        async def send_then_close() -> None:
-            async with self._to_client.lock:
-                for action in actions:
-                    if isinstance(action, SendToClient):
-                        if not self.client.closed:
-                            await self._to_client.send(self.client, action.data)
-                    elif not self.client.closed:
-                        with contextlib.suppress(ConnectionError):
-                            await self.client.close(code=action.code, message=action.reason.encode())
-
-        if not isinstance(actions[-1], CloseClient):
-            await send_then_close()
-            return
-        # Closing: everything before the close and the close itself get CLOSE_TIMEOUT_SECONDS; a
-        # client that has stopped reading is then dropped (which frees any send stuck on it).
-        try:
-            await asyncio.wait_for(send_then_close(), CLOSE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            _abort(self._client_transport)
-
-    async def _upstream_part(self, actions: list[SendToUpstream | CloseUpstream]) -> None:
-        # A close, when there is one, comes last (the relay sends nothing after closing a side).
-        close = actions[-1] if isinstance(actions[-1], CloseUpstream) else None
-        sends = [action for action in actions if isinstance(action, SendToUpstream)]
-        if sends:
-            async with self._to_upstream.lock:  # the whole batch: held frames stay in order
-                for action in sends:
-                    if self.upstream is not None and not self.upstream.closed:
-                        await self._to_upstream.send(self.upstream, action.data)
-        if close is None:
-            return
-        if self.upstream is not None:
-            await self._close_upstream(close.code, close.reason)
-        elif self._upstream_task is not None:
-            self._upstream_task.cancel()  # still connecting: abandon the handshake
-
-    async def _close_upstream(self, code: int, reason: str) -> None:
-        """Close the provider socket after what was sent before, or drop it if that takes too long."""
+    def _close_upstream(self, code: int, reason: str) -> None:
         upstream = self.upstream
-        assert upstream is not None
+        if upstream is None:
+            return
+        if upstream.opened:
+            upstream.close(code, reason)
+        else:  # still connecting: abandon the handshake
+            if self._connecting is not None and not self._connecting.done():
+                self._connecting.cancel()
+            upstream.abort()
 
-        async def close() -> None:
-            async with self._to_upstream.lock:
-                with contextlib.suppress(ConnectionError):
-                    await upstream.close(code=code, message=reason.encode())
-
-        try:
-            await asyncio.wait_for(close(), CLOSE_TIMEOUT_SECONDS)
-        except TimeoutError:
-            _abort(_transport_of(upstream))
-
-    async def _timer(self) -> None:
-        """Call ``relay.tick`` at each deadline the relay asks for."""
-        relay = self.relay
-        while not relay.closed:
-            deadline = self._armed_deadline = relay.next_deadline()
-            self._timer_wake.clear()
-            if deadline is None:
-                await self._timer_wake.wait()
+    def _hold_back(self) -> None:
+        """A peer's write buffer is over the limit: stop reading the other socket until it drains."""
+        for slow, other in ((self.client, self.upstream), (self.upstream, self.client)):
+            if slow is None or other is None or slow in self._draining or not slow.writing_paused:
                 continue
-            delay = deadline - self._loop.time()
-            if delay > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._timer_wake.wait(), delay)
-                if self._loop.time() < deadline:
-                    continue  # woken early: the deadline moved
-            await self._execute(relay.tick(self._loop.time()))
+            self._draining.add(slow)
+            other.pause_reading()
+            task = asyncio.ensure_future(self._resume_after_drain(slow, other))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _resume_after_drain(self, slow: PeerSocket, other: PeerSocket) -> None:
+        started = self._loop.time()
+        try:
+            await slow.drained()
+        finally:
+            self._draining.discard(slow)
+            other.resume_reading()
+            finished = self._loop.time()
+            if slow is self.client and finished - started >= STALL_SECONDS:
+                self._client_stalled_at = finished
 
+    def _client_stalled_within(self, seconds: float) -> bool:
+        """Whether the client's buffer is over the limit now, or was for long within ``seconds``."""
+        return self.client in self._draining or self._loop.time() - self._client_stalled_at <= seconds
 
-# -- aiohttp details ----------------------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        """Call ``relay.tick`` at the deadline the relay asks for."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self._armed_deadline = self.relay.next_deadline()
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._tick)
 
-
-def _set_pong_timeout(socket: Socket, seconds: float) -> None:
-    """PING_TIMEOUT_SECONDS: aiohttp waits ``heartbeat / 2`` for a pong and takes no parameter for
-    it; this attribute has held that wait since aiohttp 3.0 (and is only read when a ping is sent)."""
-    if hasattr(socket, "_pong_heartbeat"):
-        socket._pong_heartbeat = seconds
-
-
-def _stop_heartbeat(socket: Socket | None) -> None:
-    """Cancel aiohttp's heartbeat timers of a finished socket. aiohttp re-arms them when the peer's
-    close frame arrives after its own close() cancelled them, and the loop then holds the socket,
-    and with it the session's buffers, for up to two heartbeat periods (the soak saw ~9 KiB of RSS
-    per session churned). The method is private; without it the socket is only kept longer."""
-    cancel = getattr(socket, "_cancel_heartbeat", None)
-    if socket is not None and socket.closed and cancel is not None:
-        cancel()
-
-
-def _ping_timed_out(socket: Socket) -> bool:
-    """Whether aiohttp's heartbeat closed ``socket`` because no pong came in time."""
-    return isinstance(socket.exception(), asyncio.TimeoutError)
-
-
-def _transport_of(socket: Socket) -> Any:
-    """The transport under an aiohttp WebSocket (its writer's; aiohttp has no public accessor)."""
-    return getattr(getattr(socket, "_writer", None), "transport", None)
-
-
-# Transports are duck-typed: uvloop's (standalone/cli.py runs on uvloop where installed) do not
-# derive from asyncio's transport classes.
-
-
-def _limit_write_buffer(transport: Any, high: int) -> None:
-    """Writes to this transport wait (drain) once more than ``high`` bytes are unsent."""
-    if transport is not None and hasattr(transport, "set_write_buffer_limits"):
-        transport.set_write_buffer_limits(high=high)
-
-
-def _abort(transport: Any) -> None:
-    """Drop a connection at once, unsent data and all (``close()`` would wait for a peer not reading)."""
-    if transport is not None and hasattr(transport, "abort"):
-        with contextlib.suppress(RuntimeError):  # an SSL transport already torn down
-            transport.abort()
-
-
-def _unreachable_detail(exc: BaseException) -> str:
-    """A short reason for a failed connection, built from the OS error only (never the URL)."""
-    os_error = getattr(exc, "os_error", None) or (exc if isinstance(exc, OSError) else None)
-    if isinstance(os_error, OSError) and os_error.errno:
-        return os.strerror(os_error.errno).lower()  # asyncio's own text carries the address
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    return type(exc).__name__
+    def _tick(self) -> None:
+        self._timer = None
+        self._armed_deadline = None
+        self._execute(self.relay.tick(self._loop.time()))

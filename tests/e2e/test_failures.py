@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
 import urllib.error
@@ -115,3 +116,19 @@ def test_keys_never_logged(gateway: GatewayProcess, unreachable_gateway: Gateway
         assert "session start" in log  # the log is being written: the check below means something
         assert OPERATOR_KEY not in log
         assert "sk-client-key" not in log
+
+
+def test_malformed_websocket_handshake_is_refused_before_the_upgrade(gateway: GatewayProcess) -> None:
+    """An Upgrade request without the WebSocket key: HTTP 400 in the OpenAI error shape, no upgrade.
+    (The Worker's runtime answers the WebSocket handshake itself, so this is the standalone's.)"""
+    if gateway.runtime != "standalone":
+        pytest.skip("workerd (and the local host) check the WebSocket handshake, not the entry")
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=5)
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+    connection.request("GET", "/v1/realtime?model=gpt-realtime", headers=headers)
+    answer = connection.getresponse()
+    body = json.loads(answer.read())
+    connection.close()
+    assert answer.status == 400, body
+    assert body["error"]["code"] == "invalid_websocket_handshake", body
+    assert "Sec-WebSocket-Key" in body["error"]["message"]

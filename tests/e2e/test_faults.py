@@ -262,12 +262,8 @@ FAULTS = [
 ]
 
 # (runtime, fault) -> why the gateway does not do what README says.
-KNOWN_BUGS = {
-    ("standalone", "invalid-masked"): (
-        "aiohttp's client accepts a masked frame from the server (RFC 6455 5.1: the client MUST "
-        "fail the connection) and the gateway relays its unmasked payload as a provider event"
-    ),
-}
+# (None at present: the standalone server's masked-frame bug went with aiohttp's WebSocket client.)
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 # Not a bug: workerd's fetch() gives no reason, so a bad 101 is indistinguishable from a failed connection.
 RUNTIME_CODES = {("worker", "bad-accept"): "upstream_unreachable"}
 
@@ -381,7 +377,7 @@ def linger(runtime: str, fault: str) -> float | None:
     """How long the client looks at a session it expects to stay open, else None."""
     if fault in LINGER:
         return LINGER[fault]
-    if (runtime, fault) == ("standalone", "invalid-masked"):  # a known bug keeps it open
+    if (runtime, fault) in KNOWN_BUGS:  # a known bug keeps it open
         return LINGER["ok"]
     return None
 

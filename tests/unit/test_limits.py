@@ -467,19 +467,3 @@ def test_shutting_down_a_session_that_is_still_connecting_abandons_the_handshake
     actions = relay.shutting_down()
     assert not any(isinstance(action, SendToUpstream) for action in actions)
     assert relay.upstream_connected(T0 + 1) == [CloseUpstream(1000, "client went away")]
-
-
-# -- the standalone adapter's use of aiohttp -------------------------------------------------------------
-
-
-def test_aiohttp_still_has_the_pong_wait_that_ping_timeout_seconds_sets() -> None:
-    """standalone/session.py sets PING_TIMEOUT_SECONDS through aiohttp's private ``_pong_heartbeat``
-    (aiohttp takes no parameter for it): fail loudly if an aiohttp upgrade renames it."""
-    from aiohttp import web
-
-    from standalone.session import _set_pong_timeout
-
-    socket = web.WebSocketResponse(heartbeat=20.0)
-    assert socket._pong_heartbeat == 10.0  # aiohttp's own choice: half the interval
-    _set_pong_timeout(socket, 3.0)
-    assert socket._pong_heartbeat == 3.0

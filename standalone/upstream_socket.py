@@ -1,0 +1,162 @@
+"""The provider's side: a WebSocket client connection on an asyncio transport of our own.
+
+:func:`connect` opens the TCP (and TLS) connection; the handshake is websockets'
+:class:`ClientProtocol`, and its answer is parsed in the same callback as the frames that follow
+it, so a ``session.created`` that arrives with the ``101`` is relayed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from typing import Any
+from typing import Protocol as Interface
+
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from shared.providers import UpstreamRequest
+from shared.relay import UpstreamFailure
+
+from .websocket import PROTOCOL_LOGGER, Listener, PeerSocket
+
+_SUBPROTOCOL_HEADER = "sec-websocket-protocol"
+
+
+class UpstreamListener(Listener, Interface):
+    def on_upstream_open(self, upstream: UpstreamSocket) -> None: ...
+
+    def on_upstream_refused(
+        self, upstream: UpstreamSocket, failure: UpstreamFailure, status: int | None, detail: str
+    ) -> None:
+        """The handshake failed: refused with ``status``, not a WebSocket answer, or cut short."""
+
+
+class UpstreamSocket(PeerSocket, asyncio.Protocol):
+    """A WebSocket client connection to the provider."""
+
+    def __init__(
+        self,
+        request: UpstreamRequest,
+        listener: UpstreamListener,
+        *,
+        max_size: int,
+        max_buffered_bytes: int,
+        ping_interval: float,
+        ping_timeout: float,
+    ) -> None:
+        headers = dict(request.headers)
+        offered = [
+            Subprotocol(part.strip())
+            for name in [n for n in headers if n.lower() == _SUBPROTOCOL_HEADER]
+            for part in headers.pop(name).split(",")
+        ]
+        self.uri = parse_uri(request.url)
+        protocol = ClientProtocol(
+            self.uri, subprotocols=offered or None, max_size=max_size or None, logger=PROTOCOL_LOGGER
+        )
+        super().__init__(protocol, listener, ping_interval=ping_interval, ping_timeout=ping_timeout)
+        self._upstream_listener = listener
+        self._headers = headers
+        self._max_buffered_bytes = max_buffered_bytes
+        self.opened = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        handshake = self.ws.connect()
+        handshake.headers.update(self._headers)
+        self.ws.send_request(handshake)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        if self.opened:
+            self.feed(data)
+            return
+        ws = self.ws
+        ws.receive_data(data)
+        events = ws.events_received()
+        self.flush()
+        for index, event in enumerate(events):
+            if isinstance(event, Response):
+                if not self._answered(event):
+                    return
+                for frame in events[index + 1 :]:
+                    self._dispatch(frame)
+                return
+
+    def _answered(self, response: Response) -> bool:
+        """The provider's answer to the handshake: open, or refused (the socket is then closed)."""
+        error = self.ws.handshake_exc
+        if error is None:
+            self.opened = True
+            self.start(self.transport, self._max_buffered_bytes)
+            self._upstream_listener.on_upstream_open(self)
+            return True
+        refused = isinstance(error, InvalidStatus)
+        self.lost = True
+        self.abort()
+        self._upstream_listener.on_upstream_refused(
+            self,
+            UpstreamFailure.REJECTED if refused else UpstreamFailure.PROTOCOL,
+            response.status_code,
+            "",
+        )
+        return False
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened:
+            if not self.lost:
+                self.lost = True
+                self._upstream_listener.on_upstream_refused(
+                    self, UpstreamFailure.UNREACHABLE, None, "connection closed during handshake"
+                )
+            return
+        self.feed_eof()
+
+
+async def connect(upstream: UpstreamSocket) -> None:
+    """Open the TCP (and TLS) connection; the handshake goes out at once and its answer reaches the
+    socket's listener. Raises OSError (refused, unreachable, TLS): :func:`unreachable_detail` says
+    why without the address."""
+    uri = upstream.uri
+    await asyncio.get_running_loop().create_connection(
+        lambda: upstream,
+        uri.host,
+        uri.port,
+        ssl=_tls_context() if uri.secure else None,
+        server_hostname=uri.host if uri.secure else None,
+    )
+
+
+_tls: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every provider connection (building one reads the CA store)."""
+    global _tls
+    if _tls is None:
+        _tls = ssl.create_default_context()
+    return _tls
+
+
+def unreachable_detail(exc: BaseException) -> str:
+    """A short reason for a failed connection, built from the OS error only (never the URL)."""
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, socket.gaierror):
+        return "the provider's host name did not resolve"
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()  # asyncio's own text carries the address
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return type(exc).__name__
