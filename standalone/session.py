@@ -82,6 +82,7 @@ class StandaloneSession:
             )
             self._connecting = asyncio.ensure_future(self._connect(self.upstream))
             self._connecting.add_done_callback(self._connect_done)
+            await asyncio.sleep(0)  # let it send its SYN before the client's answer is written
         try:
             response = await self.client.accept(request, upgrade_headers, self._settings.max_buffered_bytes)
         except (ConnectionError, RuntimeError):
