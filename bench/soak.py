@@ -3,7 +3,9 @@ end where they started (``make soak``, writes ``bench/SOAK.md``).
 
 Each cycle opens a session (the gateway opens its provider socket), waits for ``session.created``,
 sends one event and waits for the upstream's answer, then closes. CONCURRENCY cycles run at once.
-The gateway is sampled after a warm-up and after each quarter of the cycles.
+The gateway is sampled after a warm-up and after each quarter of the cycles. Both runtimes are
+soaked: the standalone server, then the Worker bundle on the local Pyodide host (skipped, and said
+so, when the host's packages are not installed: ``make worker-deps``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from pathlib import Path
 import aiohttp
 
 from .common import raise_fd_limit
-from .servers import ROOT, snapshot_gateway, start_gateway, start_upstream
+from .servers import (
+    ROOT,
+    Unavailable,
+    build_worker_bundle,
+    snapshot_gateway,
+    start_gateway,
+    start_upstream,
+    start_worker,
+)
 
 CYCLES = 10_000
 WARM_UP = 500
@@ -60,11 +70,24 @@ async def cycles(url: str, count: int) -> int:
     return failures
 
 
-def run(total: int) -> str:
-    raise_fd_limit()
-    revision = snapshot_gateway()  # the gateway runs from a copy of the current tree, as in make bench
-    upstream = start_upstream("soak-upstream")
-    gateway = start_gateway(upstream, "soak-gateway").server
+RUNTIMES = {
+    "standalone": "the standalone server (`realtime-gateway serve`)",
+    "worker": "the Worker bundle on the local Pyodide host (`tests/worker_host/host.mjs`, Node); "
+    "its RSS holds the WebAssembly heap, which grows and never shrinks",
+}
+
+
+def run(total: int, runtime: str, revision: dict[str, str]) -> str:
+    upstream = start_upstream(f"soak-upstream-{runtime}")
+    try:
+        if runtime == "worker":
+            build_worker_bundle()
+            gateway = start_worker(upstream, "soak-worker").server
+        else:
+            gateway = start_gateway(upstream, "soak-gateway").server
+    except Unavailable as why:
+        upstream.stop()
+        return f"## {runtime}\n\nNot run: {why}.\n"
     url = gateway.url()
     rows = []
     started = time.monotonic()
@@ -79,23 +102,17 @@ def run(total: int) -> str:
             done += batch
             time.sleep(1)  # let closing handshakes finish
             rows.append((f"after {done} cycles", batch, failed, sample(gateway.pid)))
-            print(f"soak: {done}/{total} cycles, {failed} failed, {rows[-1][3]}", flush=True)
+            print(f"soak {runtime}: {done}/{total} cycles, {failed} failed, {rows[-1][3]}", flush=True)
     finally:
         gateway.stop()
         upstream.stop()
     seconds = time.monotonic() - started
     first, last = rows[0][3], rows[-1][3]
     lines = [
-        "# Soak: session open/close cycles",
+        f"## {runtime}",
         "",
-        "Written by `make soak` (`bench/soak.py`); rerun it rather than editing this file.",
-        "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
-        f"Python {platform.python_version()}; {total} cycles after {WARM_UP} to warm up, "
-        f"{CONCURRENCY} at once, {seconds:.0f} s",
-        f"- gateway: commit {revision['commit']} (uncommitted changes: {revision['uncommitted']})",
-        "- a cycle: open a session through the gateway (which opens its upstream socket), wait for "
-        "`session.created`, send an event, wait for the upstream's answer, close",
+        f"{RUNTIMES[runtime]}: {total} cycles after {WARM_UP} to warm up, {CONCURRENCY} at once, "
+        f"{seconds:.0f} s, commit {revision['commit']} (uncommitted changes: {revision['uncommitted']}).",
         "",
         "| when | cycles | failed | gateway fds | threads | RSS |",
         "|---|---|---|---|---|---|",
@@ -115,8 +132,23 @@ def run(total: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--cycles", type=int, default=CYCLES)
+    parser.add_argument("--runtimes", default="standalone,worker", help="which runtimes to soak")
     args = parser.parse_args()
-    report = run(args.cycles)
+    raise_fd_limit()
+    revision = snapshot_gateway()  # the gateway runs from a copy of the current tree, as in make bench
+    header = [
+        "# Soak: session open/close cycles",
+        "",
+        "Written by `make soak` (`bench/soak.py`); rerun it rather than editing this file.",
+        "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "- a cycle: open a session through the gateway (which opens its upstream socket), wait for "
+        "`session.created`, send an event, wait for the upstream's answer, close",
+        "",
+    ]
+    sections = [run(args.cycles, runtime.strip(), revision) for runtime in args.runtimes.split(",")]
+    report = "\n".join(header) + "\n".join(sections)
     (ROOT / "bench" / "SOAK.md").write_text(report)
     print(report)
 

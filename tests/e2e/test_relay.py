@@ -217,6 +217,35 @@ async def test_frames_reach_upstream_byte_for_byte(
     assert received == frames
 
 
+async def test_a_fragmented_client_message_reaches_upstream_whole(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    """RFC 6455 lets a client split a message into frames; the provider gets the one message."""
+    message = json.dumps({"type": "input_audio_buffer.append", "event_id": "frag", "audio": "QUJD" * 3000})
+    parts = [message[:5000], message[5000:9000], message[9000:]]
+    async with websockets.connect(gateway.url(model="fragments")) as socket:
+        await recv_json(socket)
+        await socket.send(iter(parts))  # websockets sends an iterable as one fragmented message
+        await socket.send('{"type":"input_audio_buffer.commit"}')
+        received = await asyncio.to_thread(fake_upstream.frames_of, "fragments", 2)
+    assert received == [message, '{"type":"input_audio_buffer.commit"}']
+
+
+async def test_invalid_utf8_from_the_client_closes_1007_and_reaches_no_one(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    async with websockets.connect(gateway.url(model="bad-utf8")) as socket:
+        await recv_json(socket)
+        await socket.send('{"type":"input_audio_buffer.commit"}')
+        await socket.send(b'{"type":"\xff"}', text=True)  # a text frame that is not UTF-8
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    upstream = fake_upstream.connection_for("bad-utf8")
+    await asyncio.to_thread(upstream.closed.wait, 5)
+    assert upstream.frames == ['{"type":"input_audio_buffer.commit"}']
+
+
 async def test_client_burst_keeps_order(gateway: GatewayProcess, fake_upstream: FakeUpstream) -> None:
     count = 500
     async with websockets.connect(gateway.url(model="client-burst")) as socket:
