@@ -22,8 +22,15 @@ LABELS = {
     "portkey": "Portkey",
     "litellm": "LiteLLM",
     "worker": "Worker",
+    "floor": "TCP forwarder",
 }
-COLOURS = {"direct": "tab:blue", "gateway": "tab:orange", "portkey": "tab:green", "litellm": "tab:red"}
+COLOURS = {
+    "direct": "tab:blue",
+    "gateway": "tab:orange",
+    "portkey": "tab:green",
+    "litellm": "tab:red",
+    "floor": "tab:gray",
+}
 
 
 def _limits() -> Any:
@@ -264,6 +271,16 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         )
     )
     lines.append("")
+    if "floor" in rtt:
+        floor = rtt["floor"]
+        lines += [
+            f"The floor of figure 1: a relay process that only forwards TCP bytes (`bench/forwarder.py`, "
+            f"uvloop, no WebSocket parsing) adds +{floor['added_median_us']:.0f} µs "
+            f"({floor['added_median_us'] / d['median_us']:.2f}x of direct) in the same run: the "
+            "loopback, the scheduler and an event-loop hop each way on this machine. The gateway's own "
+            f"work is the rest: +{rtt['gateway']['added_median_us'] - floor['added_median_us']:.0f} µs.",
+            "",
+        ]
     lines += _footnotes(results, ping_first)
     lines += _peers_section(results)
     lines += _rtt_section(rtt)

@@ -62,6 +62,7 @@ from .servers import (
     peer_versions,
     say,
     snapshot_gateway,
+    start_forwarder,
     start_gateway,
     start_upstream,
     start_worker,
@@ -923,12 +924,16 @@ async def run(args: argparse.Namespace) -> None:
     try:
         subjects += await _start_peers(upstream, wanted, peers)
         if "1" in figures:
-            results["rtt"] = await _without_failing_peers(
-                "figure 1",
-                lambda chosen: figure_rtt(upstream, chosen, args.pings, args.ping_rounds),
-                subjects,
-                peers,
-            )
+            floor = start_forwarder(upstream)
+            try:
+                results["rtt"] = await _without_failing_peers(
+                    "figure 1",
+                    lambda chosen: figure_rtt(upstream, [*chosen, floor], args.pings, args.ping_rounds),
+                    subjects,
+                    peers,
+                )
+            finally:
+                floor.server.stop()
         if "2" in figures:
             results["connect"] = await _without_failing_peers(
                 "figure 2",

@@ -162,6 +162,13 @@ def start_upstream(name: str = "upstream") -> Server:
     return Server(name, [sys.executable, "-m", "bench.upstream", "--port", str(port)], port, _base_env())
 
 
+def start_forwarder(upstream: Server) -> Subject:
+    """Figure 1's floor: ``bench/forwarder.py``, bytes forwarded to the upstream and nothing else."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.forwarder", "--port", str(port), "--to", str(upstream.port)]
+    return Subject("floor", "TCP forwarder", Server("forwarder", command, port, _base_env()))
+
+
 # -- the gateway ---------------------------------------------------------------------------------
 
 # The gateway's code is copied here when the run starts and every gateway process runs from the
