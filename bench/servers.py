@@ -201,7 +201,9 @@ def snapshot_gateway() -> dict[str, str]:
     }
 
 
-def start_gateway(upstream: Server, name: str = "gateway") -> Subject:
+def start_gateway(
+    upstream: Server, name: str = "gateway", extra_env: dict[str, str] | None = None
+) -> Subject:
     port = free_port()
     env = {
         **_base_env(),
@@ -210,6 +212,7 @@ def start_gateway(upstream: Server, name: str = "gateway") -> Subject:
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{upstream.port}/v1/realtime",
         "OPENAI_API_KEY": API_KEY,
         "DEFAULT_PROVIDER": "openai",
+        **(extra_env or {}),
     }
     command = [str(BIN / "realtime-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     return Subject("gateway", "gateway", Server(name, command, port, env))
@@ -377,7 +380,7 @@ def build_worker_bundle() -> Path:
     return build(WORKER_BUNDLE)
 
 
-def start_worker(upstream: Server, name: str = "worker") -> Subject:
+def start_worker(upstream: Server, name: str = "worker", extra_env: dict[str, str] | None = None) -> Subject:
     """The Worker bundle under ``tests/worker_host/host.mjs`` (Pyodide in Node), set up like the gateway."""
     for needed in ("node_modules/pyodide", "python_modules/workers", "tests/worker_host/host.mjs"):
         if not (ROOT / needed).exists():
@@ -390,6 +393,7 @@ def start_worker(upstream: Server, name: str = "worker") -> Subject:
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{upstream.port}/v1/realtime",
         "OPENAI_API_KEY": API_KEY,
         "DEFAULT_PROVIDER": "openai",
+        **(extra_env or {}),
     }
     command = [
         _node(),

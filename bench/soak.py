@@ -15,6 +15,7 @@ import asyncio
 import json
 import platform
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -36,14 +37,25 @@ CONCURRENCY = 50
 PING = json.dumps({"type": "input_audio_buffer.commit", "bench": "ping", "seq": 0})
 
 
-def sample(pid: int) -> dict[str, float]:
-    """Descriptors, threads and RSS (MiB) of process ``pid``."""
+ADMIN_KEY = "soak-admin-key"  # lets the soak read GET /debug/stats
+
+
+def sample(pid: int, port: int) -> dict[str, float | None]:
+    """Descriptors, threads and RSS (MiB) of process ``pid``; open sessions and asyncio tasks as
+    the gateway on ``port`` reports them (``/debug/stats``; the Worker has no asyncio tasks)."""
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     fields = dict(line.split(":", 1) for line in status if ":" in line)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/debug/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        stats = json.load(answer)
     return {
         "fds": len(list(Path(f"/proc/{pid}/fd").iterdir())),
         "threads": int(fields["Threads"]),
         "rss_mib": int(fields["VmRSS"].split()[0]) / 1024,
+        "sessions": stats["sessions_open"],
+        "tasks": stats.get("asyncio_tasks"),
     }
 
 
@@ -82,9 +94,9 @@ def run(total: int, runtime: str, revision: dict[str, str]) -> str:
     try:
         if runtime == "worker":
             build_worker_bundle()
-            gateway = start_worker(upstream, "soak-worker").server
+            gateway = start_worker(upstream, "soak-worker", {"GATEWAY_ADMIN_KEY": ADMIN_KEY}).server
         else:
-            gateway = start_gateway(upstream, "soak-gateway").server
+            gateway = start_gateway(upstream, "soak-gateway", {"GATEWAY_ADMIN_KEY": ADMIN_KEY}).server
     except Unavailable as why:
         upstream.stop()
         return f"## {runtime}\n\nNot run: {why}.\n"
@@ -94,14 +106,14 @@ def run(total: int, runtime: str, revision: dict[str, str]) -> str:
     try:
         failed = asyncio.run(cycles(url, WARM_UP))
         time.sleep(1)
-        rows.append(("after warm-up", WARM_UP, failed, sample(gateway.pid)))
+        rows.append(("after warm-up", WARM_UP, failed, sample(gateway.pid, gateway.port)))
         done = 0
         for _ in range(4):
             batch = total // 4
             failed = asyncio.run(cycles(url, batch))
             done += batch
             time.sleep(1)  # let closing handshakes finish
-            rows.append((f"after {done} cycles", batch, failed, sample(gateway.pid)))
+            rows.append((f"after {done} cycles", batch, failed, sample(gateway.pid, gateway.port)))
             print(f"soak {runtime}: {done}/{total} cycles, {failed} failed, {rows[-1][3]}", flush=True)
     finally:
         gateway.stop()
@@ -114,19 +126,25 @@ def run(total: int, runtime: str, revision: dict[str, str]) -> str:
         f"{RUNTIMES[runtime]}: {total} cycles after {WARM_UP} to warm up, {CONCURRENCY} at once, "
         f"{seconds:.0f} s, commit {revision['commit']} (uncommitted changes: {revision['uncommitted']}).",
         "",
-        "| when | cycles | failed | gateway fds | threads | RSS |",
-        "|---|---|---|---|---|---|",
+        "| when | cycles | failed | open sessions | asyncio tasks | fds | threads | RSS |",
+        "|---|---|---|---|---|---|---|---|",
         *(
-            f"| {when} | {count} | {failed} | {s['fds']} | {s['threads']} | {s['rss_mib']:.1f} MiB |"
+            f"| {when} | {count} | {failed} | {s['sessions']} | {_or_na(s['tasks'])} | {s['fds']} "
+            f"| {s['threads']} | {s['rss_mib']:.1f} MiB |"
             for when, count, failed, s in rows
         ),
         "",
-        f"From warm-up to the end: fds {first['fds']} -> {last['fds']}, threads {first['threads']} -> "
-        f"{last['threads']}, RSS {first['rss_mib']:.1f} -> {last['rss_mib']:.1f} MiB "
-        f"({last['rss_mib'] - first['rss_mib']:+.1f} MiB).",
+        f"From warm-up to the end: open sessions {first['sessions']} -> {last['sessions']}, asyncio tasks "
+        f"{_or_na(first['tasks'])} -> {_or_na(last['tasks'])}, fds {first['fds']} -> {last['fds']}, "
+        f"threads {first['threads']} -> {last['threads']}, RSS {first['rss_mib']:.1f} -> "
+        f"{last['rss_mib']:.1f} MiB ({last['rss_mib'] - first['rss_mib']:+.1f} MiB).",
         "",
     ]
     return "\n".join(lines)
+
+
+def _or_na(value: object) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def main() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +22,7 @@ from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
 from shared.routes import HttpAnswer, http_answer
+from shared.stats import STATS_PATH, Figure, stats_answer
 
 from .client_socket import upgrade_answer
 from .session import StandaloneSession
@@ -34,6 +37,7 @@ class LiveSessions:
     admission: Admission
     sessions: set[StandaloneSession] = field(default_factory=set)
     shutting_down: bool = False
+    started: float = field(default_factory=time.monotonic)
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -44,6 +48,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """Every request: a plain HTTP answer, or a realtime session on an upgraded socket."""
     settings = request.app[SETTINGS]
     headers = {name.lower(): value for name, value in request.headers.items()}
+    if request.path == STATS_PATH:
+        live = request.app[LIVE]
+        figures = _process_figures(live)
+        return _respond(stats_answer(request.method, headers, settings, live.admission, figures))
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
@@ -71,6 +79,21 @@ async def handle(request: web.Request) -> web.StreamResponse:
     finally:
         live.sessions.discard(session)
         live.admission.release(ticket)
+
+
+def _process_figures(live: LiveSessions) -> dict[str, Figure]:
+    """What ``GET /debug/stats`` adds for this process (descriptors and RSS where /proc exists)."""
+    proc = Path("/proc/self")
+    rss = None
+    if (proc / "statm").exists():
+        rss = int((proc / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "runtime": "standalone",
+        "asyncio_tasks": len(asyncio.all_tasks()),
+        "open_fds": len(os.listdir(proc / "fd")) if (proc / "fd").exists() else None,
+        "rss_bytes": rss,
+        "uptime_seconds": round(time.monotonic() - live.started, 1),
+    }
 
 
 def _respond(answer: HttpAnswer) -> web.Response:

@@ -13,6 +13,7 @@ from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
 from shared.routes import HttpAnswer, http_answer
+from shared.stats import STATS_PATH, stats_answer
 from worker.session import WorkerSession
 
 _settings: Settings | None = None
@@ -50,6 +51,10 @@ class Default(WorkerEntrypoint):
     async def fetch(self, request):
         url = urlsplit(request.url)
         headers = {name.lower(): value for name, value in request.headers.items()}
+        if url.path == STATS_PATH:
+            settings = settings_from_env(self.env)
+            runtime = {"runtime": "worker", "scope": "isolate"}  # each isolate counts its own
+            return _respond(stats_answer(request.method, headers, settings, admission_for(settings), runtime))
         if url.path == TOKENS_PATH:
             settings, body = settings_from_env(self.env), await request.text()
             return _respond(token_answer(request.method, url.path, headers, body, settings, time.time()))

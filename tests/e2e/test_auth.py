@@ -84,14 +84,18 @@ def auth_gateway(
 
 
 def post_token(
-    gateway: GatewayProcess, body: Any, admin_key: str | None = ADMIN_KEY, method: str = "POST"
+    gateway: GatewayProcess,
+    body: Any,
+    admin_key: str | None = ADMIN_KEY,
+    method: str = "POST",
+    path: str = "/v1/tokens",
 ) -> tuple[int, dict[str, Any]]:
     headers = {"Content-Type": "application/json"}
     if admin_key is not None:
         headers["Authorization"] = f"Bearer {admin_key}"
     data = json.dumps(body).encode() if method == "POST" else None
     request = urllib.request.Request(
-        f"http://127.0.0.1:{gateway.port}/v1/tokens", data=data, headers=headers, method=method
+        f"http://127.0.0.1:{gateway.port}{path}", data=data, headers=headers, method=method
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -291,6 +295,39 @@ async def test_a_page_on_another_origin_is_forbidden(
 
 
 # -- last: the log ---------------------------------------------------------------------------------------
+
+
+async def test_stats_count_open_sessions_for_the_admin_only(auth_gateway: AuthGateway) -> None:
+    gateway = auth_gateway.process
+
+    def stats(admin_key: str | None = ADMIN_KEY, method: str = "GET") -> tuple[int, dict[str, Any]]:
+        return post_token(gateway, None, admin_key, method, path="/debug/stats")
+
+    assert stats(admin_key=None)[0] == 401
+    assert stats(admin_key="not-the-admin-key")[1]["error"]["code"] == "invalid_admin_key"
+    assert stats(method="POST")[0] == 405
+    status, before = await asyncio.to_thread(stats)
+    assert status == 200, before
+    assert before["runtime"] == gateway.runtime
+    assert isinstance(before["limit_hits"], dict)
+    model = auth_gateway.model("stats")
+    token = auth_gateway.mint(models=[model])
+    url = gateway.url(model=model)
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as socket:
+        await recv_json(socket)
+        _, during = await asyncio.to_thread(stats)
+        assert during["sessions_open"] == before["sessions_open"] + 1
+    for _ in range(50):  # the gateway counts the session out once both its sockets are closed
+        _, after = await asyncio.to_thread(stats)
+        if after["sessions_open"] == before["sessions_open"]:
+            break
+        await asyncio.sleep(0.05)
+    assert after["sessions_open"] == before["sessions_open"]
+    if gateway.runtime == "standalone":
+        assert after["asyncio_tasks"] >= 1
+        assert after["open_fds"] > 0
+        assert after["rss_bytes"] > 0
+        assert after["asyncio_tasks"] <= before["asyncio_tasks"] + 1  # none left behind by the session
 
 
 def test_tokens_and_keys_never_logged(auth_gateway: AuthGateway) -> None:

@@ -240,7 +240,8 @@ async def test_invalid_utf8_from_the_client_closes_1007_and_reaches_no_one(
         await socket.send(b'{"type":"\xff"}', text=True)  # a text frame that is not UTF-8
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(socket.recv(), 5)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1007
     upstream = fake_upstream.connection_for("bad-utf8")
     await asyncio.to_thread(upstream.closed.wait, 5)
     assert upstream.frames == ['{"type":"input_audio_buffer.commit"}']
