@@ -68,6 +68,8 @@ class ClientSocket(PeerSocket):
         """Write the 101 answer; the socket can send from now on (:meth:`listen` to receive)."""
         response = web.StreamResponse(status=101, headers=headers)
         await response.prepare(request)
+        if request.transport is None:  # the connection was lost while the answer was written
+            raise ConnectionResetError("the client left during the handshake")
         self._handler = request.protocol
         self._handler.keep_alive(False)  # no HTTP request follows a WebSocket on this connection
         self.start(request.transport, max_buffered_bytes)
@@ -84,6 +86,9 @@ class ClientSocket(PeerSocket):
         """
         handler, transport = self._handler, self.transport
         if handler is None or transport is None or self.lost:
+            return
+        if handler.transport is None:  # aiohttp already saw the connection end: so must we
+            self.feed_eof()
             return
         handler.set_parser(_Tail(self))
         transport.set_protocol(self)
