@@ -281,6 +281,10 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"work is the rest: +{rtt['gateway']['added_median_us'] - floor['added_median_us']:.0f} µs.",
             "",
         ]
+    peak = _peak_at_largest(audio, "gateway")
+    if peak is not None:
+        sessions, mib = peak
+        lines += [f"Figure 3: at K={sessions}, the gateway's peak RSS while streaming was {mib:.0f} MiB.", ""]
     lines += _footnotes(results, ping_first)
     lines += _peers_section(results)
     lines += _rtt_section(rtt)
@@ -482,9 +486,9 @@ def _audio_table(audio: dict[str, Any], name: str, cores: int) -> list[str]:
     label = LABELS[name]
     lines = [
         f"| K | direct p50 / p99 | {label} p50 / p99 | added p99 | intact (direct, {label}) "
-        f"| {label} CPU | {label} µs per frame (user + system) | upstream CPU | benchmark processes CPU "
-        "| machine busy | other processes CPU | client send lag p99 | pass |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| {label} CPU | {label} µs per frame (user + system) | {label} peak RSS | upstream CPU "
+        "| benchmark processes CPU | machine busy | other processes CPU | client send lag p99 | pass |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level in audio["levels"]:
         entry = level["subjects"].get(name)
@@ -498,13 +502,30 @@ def _audio_table(audio: dict[str, Any], name: str, cores: int) -> list[str]:
             f"| {v['both']['p50_ms']:.2f} / {v['both']['p99_ms']:.2f} ms | {v['added_p99_ms']:.2f} ms "
             f"| {_intact(d)}, {_intact(v)} | {cpu.get(name, float('nan')):.0f}% "
             f"| {v['cpu_us_per_frame']:.0f} ({_per_frame(v, 'cpu_user_s', name):.0f} + "
-            f"{_per_frame(v, 'cpu_system_s', name):.0f}) | {cpu.get('upstream', float('nan')):.0f}% "
+            f"{_per_frame(v, 'cpu_system_s', name):.0f}) | {_peak_rss(v, name)} "
+            f"| {cpu.get('upstream', float('nan')):.0f}% "
             f"| {sum(cpu.values()):.0f}% | {v['machine_busy_percent'] * cores:.0f}% "
             f"| {v['other_load_percent']:.0f}% "
             f"| {v['send_lag_p99_ms']:.1f} ms "
             f"| {'yes' if entry['passed'] else '**no**: ' + ', '.join(entry['reasons'])} |"
         )
     return lines
+
+
+def _peak_at_largest(audio: dict[str, Any], name: str) -> tuple[int, float] | None:
+    """(K, peak RSS in MiB) of ``name`` at its largest passing K, when that was sampled."""
+    largest = audio["largest_passing"].get(name)
+    for level in audio["levels"]:
+        entry = level["subjects"].get(name)
+        if level["sessions"] == largest and entry is not None:
+            peak = entry["via"].get("peak_rss_mib", {}).get(name)
+            return None if peak is None else (largest, peak)
+    return None
+
+
+def _peak_rss(level: dict[str, Any], name: str) -> str:
+    peak = level.get("peak_rss_mib", {}).get(name)
+    return "n/a" if peak is None else f"{peak:.0f} MiB"
 
 
 def _audio_section(audio: dict[str, Any], cores: int) -> list[str]:

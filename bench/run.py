@@ -76,6 +76,7 @@ TARGET_CONNECT_RATIO = 1.5
 TARGET_SESSIONS = 500
 TARGET_RSS_KIB = 64
 AUDIO_ADDED_P99_LIMIT_MS = 10.0
+PEAK_RSS_INTERVAL_SECONDS = 0.25  # how often figure 3 samples the relays' RSS for its peak
 # A failed audio level is measured again when other processes used more than this (% of a core).
 NOISY_NEIGHBOUR_PERCENT = 10.0
 MAX_ATTEMPTS = 3  # per level, while the whole run is younger than:
@@ -420,8 +421,14 @@ async def _audio_level(
     for client in clients:
         client.tell("go")
     profiler = _start_profiler(profile_pid, seconds, tag) if profile_pid is not None else None
-    for client in clients:
-        await client.expect("streamed", seconds=seconds + 120)
+    servers = {name: pid for name, pid in watch.items() if not name.startswith("client")}
+    peak_rss = {name: tree_rss_bytes(pid) for name, pid in servers.items()}
+    sampling = asyncio.ensure_future(_sample_peak_rss(servers, peak_rss))
+    try:
+        for client in clients:
+            await client.expect("streamed", seconds=seconds + 120)
+    finally:
+        sampling.cancel()
     wall = time.monotonic() - wall_before
     if profiler is not None:
         await asyncio.to_thread(profiler.wait, 120)
@@ -468,6 +475,7 @@ async def _audio_level(
         "cpu_system_s": cpu_system,
         "cpu_percent": {name: 100 * value / wall for name, value in cpu.items()},
         "send_lag_p99_ms": max(r["send_lag_ms"]["p99"] for r in results),
+        "peak_rss_mib": {name: value / 2**20 for name, value in peak_rss.items()},
         "up": _latency_summary(up_rounds),
         "down": _latency_summary(down_rounds),
         "both": _latency_summary(both_rounds),
@@ -479,6 +487,14 @@ async def _audio_level(
         and all(value == 0 for direction in checks.values() for value in direction.values())
     )
     return level
+
+
+async def _sample_peak_rss(pids: dict[str, int], peak: dict[str, int]) -> None:
+    """Keep in ``peak`` the largest RSS of each process tree, sampled every PEAK_RSS_INTERVAL_SECONDS."""
+    while True:
+        await asyncio.sleep(PEAK_RSS_INTERVAL_SECONDS)
+        for name, pid in pids.items():
+            peak[name] = max(peak[name], tree_rss_bytes(pid))
 
 
 def _failed_level(sessions: int, error: Exception) -> dict[str, Any]:
