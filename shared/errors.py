@@ -37,7 +37,7 @@ def sendable_close_code(code: int | None, fallback: int = CloseCode.INTERNAL_ERR
         return fallback
     if code in _SENDABLE_CLOSE_CODES or 3000 <= code <= 4999:
         return code
-    if code in (0, 1005):  # no code in the close frame (aiohttp reports that as 0)
+    if code in (0, 1005):  # no code in the close frame (websockets says 1005, aiohttp and some hosts 0)
         return CloseCode.NORMAL
     return fallback
 

@@ -25,6 +25,8 @@ from typing import Protocol as Interface
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import SEND_EOF, Protocol, State
 
+from shared.errors import close_reason
+
 # websockets logs every handshake header at DEBUG level, provider keys included: its protocols log
 # here, a logger that never passes DEBUG on, whatever level the operator sets for the rest.
 PROTOCOL_LOGGER = logging.getLogger("realtime_gateway.websocket")
@@ -63,6 +65,7 @@ class PeerSocket:
         self._fragment_opcode: Opcode | None = None
         self.lost = False
         self.unresponsive = False
+        self._failed = False
         # Liveness: a timer every ping_interval; a peer silent for a whole interval gets a ping and
         # ping_timeout to answer (any frame counts as an answer).
         self._ping_interval = ping_interval
@@ -96,6 +99,8 @@ class PeerSocket:
         events = ws.events_received()
         self.flush()
         for event in events:
+            if self._failed:
+                break  # RFC 6455 7.1.7: nothing more from a peer whose connection was failed
             self._dispatch(event)
 
     def feed_eof(self) -> None:
@@ -172,13 +177,14 @@ class PeerSocket:
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake; a peer that does not finish it in time is dropped."""
         if self.ws.state is State.OPEN and not self.lost:
-            self.ws.send_close(code, _fit_reason(reason))
+            self.ws.send_close(code, close_reason(reason))
             self.flush()
 
     def fail(self, code: int, reason: str) -> None:
         """Close because the peer broke the protocol: no more of its data is processed."""
+        self._failed = True
         if not self.lost:
-            self.ws.fail(code, _fit_reason(reason))
+            self.ws.fail(code, close_reason(reason))
             self.flush()
 
     def abort(self) -> None:
@@ -252,14 +258,6 @@ class PeerSocket:
             if timer is not None:
                 timer.cancel()
         self._ping_timer = self._pong_timer = self._close_timer = None
-
-
-def _fit_reason(reason: str) -> str:
-    """A close reason fits in a control frame (123 bytes of UTF-8 after the code)."""
-    encoded = reason.encode()
-    if len(encoded) <= 123:
-        return reason
-    return encoded[:123].decode(errors="ignore")
 
 
 def close_code_of(socket: PeerSocket) -> int | None:

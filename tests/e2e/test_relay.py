@@ -10,6 +10,7 @@ import websockets
 from conftest import AZURE_PREVIEW_API_VERSION, OPERATOR_KEY
 from support.fake_upstream import FakeUpstream
 from support.gateway_process import GatewayProcess
+from websockets.protocol import Protocol, Side
 
 CLIENT_KEY = "sk-client-key-abcdef987654"
 
@@ -237,7 +238,12 @@ async def test_invalid_utf8_from_the_client_closes_1007_and_reaches_no_one(
     async with websockets.connect(gateway.url(model="bad-utf8")) as socket:
         await recv_json(socket)
         await socket.send('{"type":"input_audio_buffer.commit"}')
-        await socket.send(b'{"type":"\xff"}', text=True)  # a text frame that is not UTF-8
+        # A text frame that is not UTF-8 and a valid one behind it, in one write (so one read):
+        # the gateway fails the connection at the first and must not relay the second.
+        frames = Protocol(Side.CLIENT)
+        frames.send_text(b'{"type":"\xff"}')
+        frames.send_text(b'{"type":"input_audio_buffer.commit","event_id":"after"}')
+        socket.transport.write(b"".join(frames.data_to_send()))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(socket.recv(), 5)
     assert closed.value.rcvd is not None
