@@ -83,15 +83,16 @@ class StandaloneSession:
             self._connecting = asyncio.ensure_future(self._connect(self.upstream))
             self._connecting.add_done_callback(self._connect_done)
             await asyncio.sleep(0)  # let it send its SYN before the client's answer is written
+        buffered = self._settings.max_buffered_bytes
         try:
-            response = await self.client.accept(request, upgrade_headers, self._settings.max_buffered_bytes)
-        except (ConnectionError, RuntimeError):
-            self.client.feed_eof()  # gone before the answer was written
-            await self.finished.wait()
-            raise
-        self._execute(relay.client_connected(self._loop.time()))
-        self.client.listen()
-        try:
+            try:
+                response = await self.client.accept(request, upgrade_headers, buffered)
+            except (ConnectionError, RuntimeError):
+                self.client.feed_eof()  # gone before the answer was written
+                await self.finished.wait()
+                raise
+            self._execute(relay.client_connected(self._loop.time()))
+            self.client.listen()
             await self.finished.wait()
         finally:
             self._end()
