@@ -42,6 +42,12 @@ from .translation import Translator
 
 logger = logging.getLogger("realtime_gateway")
 
+# The gateway's own events (errors, notices) wait for the provider's first event, so the client
+# hears ``session.created`` first, as it would from the provider itself; this many at most, so a
+# client sending garbage while the provider connects cannot grow the session's memory: past it,
+# they go out at once, in order.
+MAX_HELD_GATEWAY_EVENTS = 64
+
 
 class State(Enum):
     CONNECTING = "connecting"
@@ -89,6 +95,9 @@ class Relay:
         # provider first to save a round trip; ``session.created`` must not be lost meanwhile).
         self._held_for_client: list[str | bytes] = []
         self._close_held_for_client: CloseClient | None = None
+        # Whether the gateway's own events wait for the provider's first event: until it arrives,
+        # at most MAX_HELD_GATEWAY_EVENTS of them.
+        self._hold_gateway_events = plan.provider != "simulator" and plan.upstream is not None
         self._connect_deadline: float | None = None
         # MAX_SESSION_SECONDS or the gateway token's own limit, the shorter: the session ends then,
         # whatever it is doing. ``_session_limit`` is that length and what set it, for the message.
@@ -237,9 +246,12 @@ class Relay:
             frames: list[str | bytes] = list(self._translator.to_client(data))
         else:
             frames = [data]
+        first, self._hold_gateway_events = self._hold_gateway_events, False
         if not self.client_ready:
             self._held_for_client += frames
             return []
+        if first:  # the provider's first event, then what the gateway held back meanwhile
+            return [*(SendToClient(frame) for frame in frames), *self._release_held_for_client()]
         return [SendToClient(frame) for frame in frames]
 
     def client_closed(self, code: int | None, reason: str = "") -> list[Action]:
@@ -393,10 +405,15 @@ class Relay:
         return [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
 
     def _to_client(self, frame: str) -> list[Action]:
-        if self.client_ready:
-            return [SendToClient(frame)]
-        self._held_for_client.append(frame)
-        return []
+        """An event of the gateway's own: held until the client is accepted and the provider spoke."""
+        if self._hold_gateway_events and len(self._held_for_client) >= MAX_HELD_GATEWAY_EVENTS:
+            self._hold_gateway_events = False
+        if not self.client_ready or self._hold_gateway_events:
+            self._held_for_client.append(frame)
+            return []
+        if self._held_for_client:
+            return [*self._release_held_for_client(), SendToClient(frame)]
+        return [SendToClient(frame)]
 
     def _hold_for_upstream(self, data: str, event: dict[str, Any]) -> list[Action]:
         settings = self.settings

@@ -94,3 +94,19 @@ async def test_oversized_frame(gateway: GatewayProcess, fake_upstream: FakeUpstr
         received = await asyncio.to_thread(fake_upstream.frames_of, "bad-big", 1)
     assert error["error"]["code"] == "message_too_large"
     assert received == [APPEND_OK]
+
+
+async def test_session_created_comes_first_even_when_bad_input_came_before_it(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    """A client that sends while the provider is still answering the handshake hears
+    ``session.created`` first, as it would from the provider, then the errors, in order."""
+    async with websockets.connect(gateway.url(model="slow-300")) as socket:
+        await socket.send("not json {")
+        await socket.send(APPEND_OK)
+        await socket.send('{"type": "no.such.event", "event_id": "late"}')
+        events = [json.loads(await asyncio.wait_for(socket.recv(), 5)) for _ in range(3)]
+        received = await asyncio.to_thread(fake_upstream.frames_of, "slow-300", 1)
+    assert [event["type"] for event in events] == ["session.created", "error", "error"]
+    assert [event["error"]["code"] for event in events[1:]] == ["invalid_json", "unknown_event_type"]
+    assert received == [APPEND_OK]

@@ -57,6 +57,14 @@ APPEND = "input_audio_buffer.append"
 FIELD_CODES = frozenset({"missing_required_parameter", "invalid_type", "invalid_value", "invalid_audio"})
 BAD_FRAME_CODES = FIELD_CODES | {"invalid_json", "invalid_event", "unknown_event_type", "message_too_large"}
 FIELD = "<a field code>"
+# Every code an error event to a client frame can carry (notices of dropped beta fields included).
+ALL_CODES = FIELD_CODES | {
+    "message_too_large",
+    "invalid_json",
+    "invalid_event",
+    "unknown_event_type",
+    "field_dropped",
+}
 GA_UPSTREAM_TYPES = CLIENT_EVENT_TYPES - {"transcription_session.update"}
 
 FUZZ = settings(
@@ -289,6 +297,9 @@ SERVER_FRAMES = st.one_of(
 
 # -- sessions ---------------------------------------------------------------------------------------------
 
+SESSION_CREATED = json.dumps(
+    {"type": "session.created", "event_id": "event_1", "session": {"type": "realtime"}}
+)
 SESSIONS: dict[str, dict[str, str]] = {
     "ga": {"model": "gpt-realtime"},  # GA client, GA provider, open
     "ga-connecting": {"model": "gpt-realtime"},  # the same, provider handshake still under way
@@ -315,6 +326,7 @@ def open_session(kind: str, settings_: Settings) -> tuple[Relay, list[Action]]:
     actions = relay.client_connected(NOW)
     if not kind.endswith("connecting") and not kind.startswith("simulator"):
         actions += relay.upstream_connected(NOW)
+        actions += relay.upstream_frame(SESSION_CREATED)  # what a provider says first
     return relay, actions
 
 
@@ -387,6 +399,9 @@ def check_client_text(relay: Relay, kind: str, frame: str, limit: int) -> None:
     actions = relay.client_text(frame, NOW)
     check_sendable(actions, kind)
     expected = verdict(frame, limit)
+    if expected is not None and kind.endswith("connecting"):
+        assert actions == [], (frame, actions)  # the error waits for the provider's first event
+        return
     if expected is not None:
         assert len(actions) == 1, (frame, actions)
         (action,) = actions
@@ -404,9 +419,7 @@ def check_client_text(relay: Relay, kind: str, frame: str, limit: int) -> None:
         assert upstream[0] is frame  # the very bytes
         assert to_client == []
     elif kind in ("ga-connecting", "beta-connecting"):
-        notices = [check_error_event(action.data, frozenset({"field_dropped"})) for action in to_client]
-        assert upstream == [], actions
-        assert all(notice["event_id"] is None for notice in notices), actions
+        assert actions == [], actions  # held for the provider, notices for the client
     elif kind == "beta":
         assert len(upstream) == 1, actions
         assert json.loads(upstream[0])["type"] in GA_UPSTREAM_TYPES
@@ -427,11 +440,24 @@ def test_client_text_never_raises_and_answers_each_rejected_frame_once(kind: str
     check_sendable(opening, kind)
     for frame in frames:
         check_client_text(relay, kind, frame, SMALL_LIMIT)
-    if kind == "ga-connecting":  # held, then released in order once the provider accepts
-        held = [frame for frame in frames if verdict(frame, SMALL_LIMIT) is None]
+    if kind.endswith("connecting"):
+        # Held, then released in order once the provider accepts; the errors reach the client
+        # after the provider's first event, one per rejected frame, in order.
         released = relay.upstream_connected(NOW)
-        assert [action.data for action in released] == held
         assert all(isinstance(action, SendToUpstream) for action in released)
+        verdicts = [verdict(frame, SMALL_LIMIT) for frame in frames]
+        if kind == "ga-connecting":
+            valid = [frame for frame, code in zip(frames, verdicts, strict=True) if code is None]
+            assert [action.data for action in released] == valid
+        spoke = relay.upstream_frame(SESSION_CREATED)
+        assert all(isinstance(action, SendToClient) for action in spoke)
+        assert json.loads(spoke[0].data)["type"] == "session.created"
+        errors = [check_error_event(action.data, ALL_CODES) for action in spoke[1:]]
+        codes = [error["code"] for error in errors if error["code"] != "field_dropped"]
+        expected = [code for code in verdicts if code is not None]
+        assert len(codes) == len(expected), (frames, errors)
+        for code, wanted in zip(codes, expected, strict=True):
+            assert code in (FIELD_CODES if wanted == FIELD else {wanted}), (frames, errors)
 
 
 EDGE_FRAMES = [

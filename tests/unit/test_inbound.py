@@ -189,6 +189,7 @@ def open_relay() -> Relay:
     relay = Relay(plan_session("/v1/realtime", "model=m", {}, SETTINGS), SETTINGS, 0.0)
     relay.client_connected(0.0)
     relay.upstream_connected(0.0)
+    relay.upstream_frame('{"type":"session.created","event_id":"event_1","session":{}}')
     return relay
 
 

@@ -16,7 +16,7 @@ from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, Sen
 from shared.config import Settings
 from shared.errors import MAX_CLOSE_REASON_BYTES
 from shared.handshake import plan_session
-from shared.relay import Relay, State, UpstreamFailure
+from shared.relay import MAX_HELD_GATEWAY_EVENTS, Relay, State, UpstreamFailure
 
 OPERATOR_KEY = "sk-relay-unit-operator-key"
 CONNECT_TIMEOUT = 10.0
@@ -132,6 +132,7 @@ def test_oversized_client_frame_gets_an_error_and_is_not_forwarded(clock: Clock)
     relay = make_relay(clock, make_settings(MAX_CLIENT_MESSAGE_BYTES="100"))
     relay.client_connected(clock.now)
     relay.upstream_connected(clock.now)
+    relay.upstream_frame(SESSION_CREATED)
     actions = relay.client_text(append(1, audio="A" * 40), clock.now)
     assert len(actions) == 1
     assert error_of(actions[0])["code"] == "message_too_large"
@@ -142,6 +143,7 @@ def test_client_frame_size_is_counted_in_utf8_bytes(clock: Clock) -> None:
     relay = make_relay(clock, make_settings(MAX_CLIENT_MESSAGE_BYTES="100"))
     relay.client_connected(clock.now)
     relay.upstream_connected(clock.now)
+    relay.upstream_frame(SESSION_CREATED)
     frame = json.dumps({"type": "response.create", "event_id": "é" * 40}, ensure_ascii=False)
     assert len(frame) < 100 < len(frame.encode())
     assert error_of(relay.client_text(frame, clock.now)[0])["code"] == "message_too_large"
@@ -165,10 +167,50 @@ def test_held_client_frames_are_released_in_order_when_the_provider_connects(
     assert relay.client_text(append(5), clock.now) == [SendToUpstream(append(5))]
 
 
-def test_invalid_frame_while_connecting_gets_an_error_at_once(relay: Relay, clock: Clock) -> None:
-    actions = relay.client_text("not json", clock.now)
-    assert error_of(actions[0])["code"] == "invalid_json"
-    assert relay.upstream_connected(clock.now) == []
+def gateway_events_after_the_first(relay: Relay, clock: Clock) -> list[Action]:
+    """The provider opens and says ``session.created``: it reaches the client first, and what is
+    returned is what the gateway held back for the client meanwhile."""
+    relay.upstream_connected(clock.now)
+    actions = relay.upstream_frame(SESSION_CREATED)
+    assert actions[0] == SendToClient(SESSION_CREATED)
+    return actions[1:]
+
+
+def test_invalid_frame_while_connecting_gets_its_error_after_the_providers_first_event(
+    relay: Relay, clock: Clock
+) -> None:
+    assert relay.client_text("not json", clock.now) == []
+    assert relay.client_text(append(1), clock.now) == []
+    assert relay.upstream_connected(clock.now) == [SendToUpstream(append(1))]
+    actions = relay.upstream_frame(SESSION_CREATED)
+    assert actions[0] == SendToClient(SESSION_CREATED)
+    assert [error_of(action)["code"] for action in actions[1:]] == ["invalid_json"]
+    assert error_of(relay.client_text("not json", clock.now)[0])["code"] == "invalid_json"  # now at once
+
+
+def test_gateway_events_held_while_connecting_are_bounded(relay: Relay, clock: Clock) -> None:
+    """Past MAX_HELD_GATEWAY_EVENTS the gateway's events go out at once, the held ones first."""
+    for _ in range(MAX_HELD_GATEWAY_EVENTS):
+        assert relay.client_text("not json", clock.now) == []
+    actions = relay.client_text('{"type":"no.such.event"}', clock.now)
+    codes = [error_of(action)["code"] for action in actions]
+    assert codes == ["invalid_json"] * MAX_HELD_GATEWAY_EVENTS + ["unknown_event_type"]
+    assert len(relay.client_text("not json", clock.now)) == 1
+
+
+def test_a_provider_that_spoke_before_the_client_was_accepted_lets_errors_through(clock: Clock) -> None:
+    relay = make_relay(clock)
+    relay.upstream_connected(clock.now)
+    assert relay.upstream_frame(SESSION_CREATED) == []
+    assert relay.client_connected(clock.now) == [SendToClient(SESSION_CREATED)]
+    assert error_of(relay.client_text("not json", clock.now)[0])["code"] == "invalid_json"
+
+
+def test_errors_held_while_connecting_come_before_a_connect_failure(relay: Relay, clock: Clock) -> None:
+    relay.client_text("not json", clock.now)
+    actions = relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail="connection refused")
+    assert [error_of(action)["code"] for action in actions[:-1]] == ["invalid_json", "upstream_unreachable"]
+    assert isinstance(actions[-1], CloseClient)
 
 
 def test_holding_is_bounded_by_message_count(clock: Clock) -> None:
@@ -176,11 +218,13 @@ def test_holding_is_bounded_by_message_count(clock: Clock) -> None:
     relay.client_connected(clock.now)
     assert relay.client_text(append(1), clock.now) == []
     assert relay.client_text(append(2), clock.now) == []
-    actions = relay.client_text(append(3), clock.now)
-    assert len(actions) == 1
-    error = error_of(actions[0])
-    assert (error["code"], error["event_id"]) == ("buffer_full", "evt_3")
+    assert relay.client_text(append(3), clock.now) == []  # refused: its error waits
     assert relay.upstream_connected(clock.now) == [SendToUpstream(append(1)), SendToUpstream(append(2))]
+    actions = relay.upstream_frame(SESSION_CREATED)
+    assert actions[0] == SendToClient(SESSION_CREATED)
+    assert len(actions) == 2
+    error = error_of(actions[1])
+    assert (error["code"], error["event_id"]) == ("buffer_full", "evt_3")
 
 
 def test_holding_is_bounded_by_bytes(clock: Clock) -> None:
@@ -189,8 +233,10 @@ def test_holding_is_bounded_by_bytes(clock: Clock) -> None:
     relay.client_connected(clock.now)
     assert relay.client_text(append(1), clock.now) == []
     assert relay.client_text(append(2), clock.now) == []
-    assert error_of(relay.client_text(append(3), clock.now)[0])["code"] == "buffer_full"
+    assert relay.client_text(append(3), clock.now) == []
     assert relay.upstream_connected(clock.now) == [SendToUpstream(append(1)), SendToUpstream(append(2))]
+    (refusal,) = relay.upstream_frame(SESSION_CREATED)[1:]
+    assert error_of(refusal)["code"] == "buffer_full"
 
 
 def test_holding_is_bounded_by_utf8_bytes_not_characters(clock: Clock) -> None:
@@ -198,17 +244,18 @@ def test_holding_is_bounded_by_utf8_bytes_not_characters(clock: Clock) -> None:
     assert len(frame) < 100 < len(frame.encode())
     relay = make_relay(clock, make_settings(MAX_PENDING_CLIENT_BYTES="100"))
     relay.client_connected(clock.now)
-    actions = relay.client_text(frame, clock.now)
-    assert len(actions) == 1, "held although its UTF-8 size exceeds MAX_PENDING_CLIENT_BYTES"
-    assert error_of(actions[0])["code"] == "buffer_full"
+    assert relay.client_text(frame, clock.now) == []
+    (refusal,) = gateway_events_after_the_first(relay, clock)
+    assert error_of(refusal)["code"] == "buffer_full", "held although its UTF-8 size is over the limit"
 
 
 def test_buffer_full_error_echoes_no_event_id_the_client_did_not_send(clock: Clock) -> None:
     relay = make_relay(clock, make_settings(MAX_PENDING_CLIENT_MESSAGES="1"))
     relay.client_connected(clock.now)
     relay.client_text(append(1), clock.now)
-    actions = relay.client_text('{"type":"input_audio_buffer.commit"}', clock.now)
-    assert error_of(actions[0])["event_id"] is None
+    relay.client_text('{"type":"input_audio_buffer.commit"}', clock.now)
+    (refusal,) = gateway_events_after_the_first(relay, clock)
+    assert error_of(refusal)["event_id"] is None
 
 
 # -- provider frames before the client is accepted ---------------------------------------------------
