@@ -46,6 +46,11 @@ def upgrade_answer(request: web.Request, subprotocol: str | None) -> dict[str, s
 class ClientSocket(PeerSocket):
     """A client's WebSocket on a connection aiohttp accepted and upgraded."""
 
+    # Not while the provider holds it back: the relay can blame a client for a provider pong it
+    # could not read (``client_too_slow``), not the other way round; the provider's own pings find
+    # a provider that stopped reading.
+    ping_while_paused = False
+
     def __init__(
         self,
         listener: Listener,

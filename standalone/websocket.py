@@ -49,6 +49,10 @@ class Listener(Interface):
 class PeerSocket:
     """The common part of both sides: feed bytes in, get messages out, send, ping, close."""
 
+    # Whether this peer is still pinged while the gateway is not reading it (backpressure from the
+    # other side): its pong then goes unread, so a missed pong says the other side stalled it.
+    ping_while_paused = True
+
     def __init__(
         self,
         protocol: Protocol,
@@ -231,6 +235,9 @@ class PeerSocket:
         if not self.reading_paused and self.transport is not None and not self.lost:
             self.reading_paused = True
             self.transport.pause_reading()
+            if not self.ping_while_paused and self._pong_timer is not None:
+                self._pong_timer.cancel()  # its answer could not be read now
+                self._pong_timer = None
 
     def resume_reading(self) -> None:
         if self.reading_paused and self.transport is not None and not self.lost:
@@ -241,7 +248,8 @@ class PeerSocket:
 
     def _ping_due(self) -> None:
         self._ping_timer = self._loop.call_later(self._ping_interval, self._ping_due)
-        if self._heard or self._pong_timer is not None or self.ws.state is not State.OPEN:
+        paused = self.reading_paused and not self.ping_while_paused
+        if self._heard or paused or self._pong_timer is not None or self.ws.state is not State.OPEN:
             self._heard = False
             return
         self.ws.send_ping(b"")

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from support.gateway_process import GatewayProcess, start_gateway
 from shared.errors import close_reason
 
 OPERATOR_KEY = "sk-fault-operator-key-0123456789"
+ADMIN_KEY = "fault-admin-key-13579"
 CONNECT_TIMEOUT = 1.0  # UPSTREAM_CONNECT_TIMEOUT_SECONDS on the gateway under test
 PING_SECONDS = 1.0  # PING_INTERVAL_SECONDS and PING_TIMEOUT_SECONDS (standalone)
 DEADLINE = 2.5  # a failure the gateway sees reaches the client within this
@@ -70,6 +72,7 @@ def fault_gateway(
         "MODEL_ALIASES": "",  # the fault's name reaches the provider as sent
         "PING_INTERVAL_SECONDS": str(PING_SECONDS),
         "PING_TIMEOUT_SECONDS": str(PING_SECONDS),
+        "GATEWAY_ADMIN_KEY": ADMIN_KEY,  # for GET /debug/stats
     }
     log = tmp_path_factory.mktemp(f"{runtime}-faults") / "gateway.log"
     process = start_gateway(runtime, env, log)
@@ -148,6 +151,20 @@ def open_fds(gateway: GatewayProcess) -> int:
 
 def thread_count(gateway: GatewayProcess) -> int:
     return len(os.listdir(f"/proc/{gateway.process.pid}/task"))
+
+
+async def quiet_stats(gateway: GatewayProcess) -> dict[str, Any]:
+    """``GET /debug/stats`` once no session is open (the last ones close within moments)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{gateway.port}/debug/stats", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+    )
+    for _ in range(100):
+        with await asyncio.to_thread(urllib.request.urlopen, request, timeout=5) as answer:
+            stats = json.load(answer)
+        if stats["sessions_open"] == 0:
+            return stats
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"sessions still open: {stats}")
 
 
 def rss_mib(gateway: GatewayProcess) -> float:
@@ -424,14 +441,19 @@ async def test_nothing_leaks_after_repeated_faults(
     fault_upstream.release()  # what earlier tests left held open
     await fault_round(gateway, faults, None)
     baseline_fds, baseline_threads = await quiet_fds(gateway), thread_count(gateway)
+    baseline_tasks = (await quiet_stats(gateway)).get("asyncio_tasks")
     baseline_rss, offset, mark = rss_mib(gateway), log_offset(gateway), fault_upstream.mark()
     await fault_round(gateway, faults, baseline_fds)
     rss, fds, threads = rss_mib(gateway), await quiet_fds(gateway), thread_count(gateway)
+    tasks = (await quiet_stats(gateway)).get("asyncio_tasks")  # and no session is left open
     print(
         f"\n{runtime} pid {gateway.process.pid}: {len(faults)} faults x {REPETITIONS}: fds {baseline_fds} -> "
-        f"{fds}, threads {baseline_threads} -> {threads}, RSS {baseline_rss:.1f} -> {rss:.1f} MiB"
+        f"{fds}, threads {baseline_threads} -> {threads}, asyncio tasks {baseline_tasks} -> {tasks}, "
+        f"RSS {baseline_rss:.1f} -> {rss:.1f} MiB"
     )
     assert fds <= baseline_fds
+    if runtime == "standalone":  # the Worker has no asyncio tasks to count
+        assert tasks <= baseline_tasks, f"asyncio tasks {baseline_tasks} -> {tasks}"
     assert rss - baseline_rss < RSS_GROWTH_MIB[runtime], f"{runtime}: RSS {baseline_rss:.1f} -> {rss:.1f} MiB"
     assert threads <= baseline_threads
     held = [c.fault for c in fault_upstream.since(mark) if not c.ended.is_set() and c.gone_at is None]
