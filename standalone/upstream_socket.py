@@ -101,6 +101,7 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
             return True
         refused = isinstance(error, InvalidStatus)
         self.lost = True
+        self._cancel_timers()  # the close deadline the failed handshake armed: nothing left to close
         self.abort()
         self._upstream_listener.on_upstream_refused(
             self,
@@ -115,6 +116,7 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened:
+            self._cancel_timers()
             if not self.lost:
                 self.lost = True
                 self._upstream_listener.on_upstream_refused(

@@ -38,7 +38,7 @@ DEADLINE = 2.5  # a failure the gateway sees reaches the client within this
 REPETITIONS = 20  # of each fault, in the leak check
 # Sessions at once in the leak check: the Worker host runs every session on one Pyodide thread.
 CONCURRENCY = {"standalone": 20, "worker": 5}
-RSS_GROWTH_MIB = {"standalone": 4.0, "worker": 12.0}  # after a warm-up round; V8's heap moves more
+RSS_GROWTH_MIB = {"standalone": 2.0, "worker": 12.0}  # after a warm-up round; V8's heap moves more
 FLOOD_BOUND_MIB = 32.0  # what a client may push (and RSS grow) while its provider reads nothing
 FLOOD_SECONDS = 3.0
 MiB = 1024 * 1024
