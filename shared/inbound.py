@@ -101,22 +101,22 @@ def parse_client_event(data: str) -> dict[str, Any]:
 
 _AUDIO_KEY = '"audio"'
 _JSON_SPACE = " \t\n\r"
-_BASE64_SYMBOLS = b"+/"
+# Each byte of the base64 alphabet maps to 0, every other byte to 1.
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_BASE64 = bytes(0 if byte in _BASE64_ALPHABET else 1 for byte in range(256))
 
 
 def _is_base64(text: str) -> bool:
     """Whether ``text`` is strict base64 (the alphabet, whole quanta, padding only at the end).
 
     Sound, not complete: whatever it accepts, ``binascii.a2b_base64(strict_mode=True)`` accepts;
-    the rare odd form it does not accept takes the general path. Deleting ``+/`` and testing
-    ``isalnum`` on the bytes is about twice as fast as decoding.
+    the rare odd form it does not accept takes the general path. One table lookup a byte (C's
+    ``bytes.translate``) is about four times as fast as decoding.
     """
     if len(text) % 4 or not text.isascii():
         return False
     core = text.rstrip("=")
-    return len(text) - len(core) <= 2 and (
-        not core or core.encode().translate(None, _BASE64_SYMBOLS).isalnum()
-    )
+    return len(text) - len(core) <= 2 and core.encode().translate(_NOT_BASE64) == bytes(len(core))
 
 
 def _audio_value_span(data: str) -> tuple[int, int] | None:

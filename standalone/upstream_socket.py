@@ -65,6 +65,8 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
         self._headers = headers
         self._max_buffered_bytes = max_buffered_bytes
         self.opened = False
+        self._head_read = False  # whether the answer's head (up to its blank line) has come
+        self._head_tail = b""  # the last bytes of the answer until then: the blank line may straddle reads
 
     # -- asyncio.Protocol ----------------------------------------------------------------------------
 
@@ -79,17 +81,32 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
         if self.opened:
             self.feed(data)
             return
+        # The answer's head goes to websockets; frames after a 101 are fed as frames.
+        head_end = self._head_end(data)
         ws = self.ws
-        ws.receive_data(data)
+        ws.receive_data(data if head_end < 0 else data[:head_end])
         events = ws.events_received()
+        if not events and 0 <= head_end < len(data):  # a refusal, and its body follows
+            ws.receive_data(data[head_end:])
+            events, head_end = ws.events_received(), -1
         self.flush()
-        for index, event in enumerate(events):
+        for event in events:
             if isinstance(event, Response):
-                if not self._answered(event):
-                    return
-                for frame in events[index + 1 :]:
-                    self._dispatch(frame)
+                if self._answered(event) and 0 <= head_end < len(data):
+                    self.feed(data[head_end:])
                 return
+
+    def _head_end(self, data: bytes) -> int:
+        """Where the answer's head ends in ``data`` (after its blank line), or -1 if not in it."""
+        if self._head_read:
+            return -1
+        tail = self._head_tail
+        blank = (tail + data).find(b"\r\n\r\n")
+        if blank < 0:
+            self._head_tail = (tail + data)[-3:]
+            return -1
+        self._head_read = True
+        return blank + 4 - len(tail)
 
     def _answered(self, response: Response) -> bool:
         """The provider's answer to the handshake: open, or refused (the socket is then closed)."""

@@ -23,9 +23,11 @@ from typing import Any
 from typing import Protocol as Interface
 
 from websockets.frames import Close, Frame, Opcode
-from websockets.protocol import SEND_EOF, Protocol, State
+from websockets.protocol import SEND_EOF, Protocol, Side, State
 
 from shared.errors import close_reason
+
+from .frames import frame_size, text_frame, text_payload
 
 # websockets logs every handshake header at DEBUG level, provider keys included: its protocols log
 # here, a logger that never passes DEBUG on, whatever level the operator sets for the rest.
@@ -65,6 +67,11 @@ class PeerSocket:
         self.ws = protocol
         self._listener = listener
         self.transport: Any = None  # asyncio or uvloop transport (duck-typed: uvloop's are not asyncio's)
+        # Framing (standalone.frames): frames from a server are unmasked, frames to it masked.
+        self._peer_masks = protocol.side is Side.SERVER
+        self._masks = protocol.side is Side.CLIENT
+        self._partial = bytearray()  # the start of a frame not all read yet
+        self._unsplit = False  # set once a frame is too large to wait for: websockets reads the rest
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
         self.lost = False
@@ -93,11 +100,51 @@ class PeerSocket:
             self._ping_timer = self._loop.call_later(self._ping_interval, self._ping_due)
 
     def feed(self, data: bytes) -> None:
-        """Bytes from the peer: parse them, answer what the protocol answers, report messages."""
+        """Bytes from the peer: parse them, answer what the protocol answers, report messages.
+
+        The stream is cut into whole frames (:mod:`standalone.frames`): a whole text frame of an
+        open connection is read here, every other frame goes to websockets, whole.
+        """
         self._heard = True
         if self._pong_timer is not None:
             self._pong_timer.cancel()
             self._pong_timer = None
+        if self._unsplit:
+            self._parse(data)
+            return
+        if self._partial:
+            self._partial += data
+            data = bytes(self._partial)
+            self._partial.clear()
+        start, size, max_size = 0, len(data), self.ws.max_size
+        while start < size and not self._failed:
+            lengths = frame_size(data, start)
+            if lengths is None:
+                break
+            header, length = lengths
+            if max_size is not None and length > max_size:
+                self._unsplit = True  # websockets refuses it (1009) before it is all read
+                self._parse(data[start:])
+                return
+            end = start + header + length
+            if end > size:
+                break
+            self._frame(data, start, header, end)
+            start = end
+        if start < size and not self._failed:
+            self._partial += data[start:]
+
+    def _frame(self, data: bytes, start: int, header: int, end: int) -> None:
+        """One whole frame, ``data[start:end]``."""
+        if self._fragment_opcode is None and self.ws.state is State.OPEN:
+            payload = text_payload(data, start, header, end, masked=self._peer_masks)
+            if payload is not None:
+                self._deliver(Opcode.TEXT, payload)
+                return
+        self._parse(data[start:end])
+
+    def _parse(self, data: bytes) -> None:
+        """Bytes for websockets' parser: whole frames, or everything once the stream is unsplit."""
         ws = self.ws
         ws.receive_data(data)
         events = ws.events_received()
@@ -132,8 +179,9 @@ class PeerSocket:
         elif opcode is Opcode.CONT:
             self._fragments.append(event.data)
             if event.fin and self._fragment_opcode is not None:
+                opcode, self._fragment_opcode = self._fragment_opcode, None
                 data, self._fragments = b"".join(self._fragments), []
-                self._deliver(self._fragment_opcode, data)
+                self._deliver(opcode, data)
         elif opcode is Opcode.CLOSE:
             close = self.ws.close_rcvd
             self._listener.on_close_frame(
@@ -162,11 +210,11 @@ class PeerSocket:
         if self.ws.state is not State.OPEN or self.lost:
             return
         if isinstance(data, str):
-            self.ws.send_text(data.encode())
-        else:
-            self.ws.send_binary(data)
-        for chunk in self.ws.data_to_send():
-            self.transport.write(chunk)
+            # websockets' own queue is always empty here (flush() follows each of its calls).
+            self.transport.write(text_frame(data.encode(), mask=self._masks))
+            return
+        self.ws.send_binary(data)
+        self.flush()
 
     def flush(self) -> None:
         """Write what the protocol has queued (pongs, close frames, the end of the stream)."""
