@@ -1,8 +1,9 @@
 """What the benchmark's processes share: frame formats, /proc readings, statistics.
 
-The hot frames are built and parsed as plain strings with a fixed layout (``event_id`` first after
-``type``) so that the harness spends as little CPU as possible on them; the gateway relays the very
-bytes it receives, so the layout survives the trip through it.
+The hot frames (audio appends and deltas) have a fixed layout: ``event_id``, the stamp, comes right
+after ``type``, so that the harness builds and reads them as bytes (``bench/wire.py``) and spends as
+little CPU as possible on them; the gateway relays the very bytes it receives, so the layout
+survives the trip through it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ _rng = random.Random(24000)
 AUDIO_B64 = base64.b64encode(bytes(_rng.getrandbits(8) for _ in range(4800))).decode()
 assert len(AUDIO_B64) == 6400
 
-# Client -> provider audio: event_id is ``a<seq>_<monotonic ns at send>``.
+# Client -> provider audio: event_id is ``a<seq>_<monotonic ns at send>`` (fixed widths: bench/wire.py).
 APPEND_HEAD = '{"type":"input_audio_buffer.append","event_id":"a'
 APPEND_TAIL = '","audio":"' + AUDIO_B64 + '"}'
 
-# Provider -> client audio: event_id is ``d<seq>_<monotonic ns at send>``.
+# Provider -> client audio: event_id is ``d<seq>_<monotonic ns at send>`` (likewise).
 DELTA_HEAD = '{"type":"response.output_audio.delta","event_id":"d'
 DELTA_TAIL = (
     '","response_id":"resp_bench","item_id":"item_bench","output_index":0,"content_index":0,'
@@ -44,16 +45,10 @@ STOP_AUDIO = '{"type":"response.cancel","event_id":"bench_stop","bench":"stop"}'
 API_KEY = "sk-bench-not-a-real-key"
 
 
-def parse_stamp(data: str, head_len: int) -> tuple[int, int]:
-    """``(seq, sent_ns)`` from a frame whose event_id ``<letter><seq>_<ns>`` starts at ``head_len``."""
-    end = data.index('"', head_len)
-    seq, _, sent = data[head_len:end].partition("_")
-    return int(seq), int(sent)
-
-
 def stamp_of(event_id: str) -> tuple[int, int]:
     """``(seq, sent_ns)`` from an event_id ``<letter><seq>_<ns>``: the slow path, for a relay that
-    re-serialises the events it relays (LiteLLM writes them back with ``json.dumps``' spacing)."""
+    re-serialises the events it relays (LiteLLM writes them back with ``json.dumps``' spacing); the
+    fast path reads the stamp by its offset in the frame (``bench/wire.py``)."""
     seq, _, sent = event_id[1:].partition("_")
     return int(seq), int(sent)
 

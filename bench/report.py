@@ -121,8 +121,10 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f"- date: {results['date']}",
         f"- machine: nproc {machine['nproc']}, {machine['cpu']}, {machine['memory']} RAM, "
         f"Linux {machine['kernel']}; load average before the run {machine['load_before']}",
-        f"- software: Python {machine['python']}, aiohttp {machine['aiohttp']} (gateway, upstream and "
-        f"clients alike); peers: {versions.get('portkey', '?')} on Node {versions.get('node', '?')}, "
+        f"- software: Python {machine['python']}, aiohttp {machine['aiohttp']} (the gateway's HTTP; the "
+        f"clients of figures 1, 2 and 4), websockets {machine.get('websockets', '?')} (the gateway's "
+        f"frames; the upstream and figure 3's clients, on uvloop {machine.get('uvloop', '?')}); peers: "
+        f"{versions.get('portkey', '?')} on Node {versions.get('node', '?')}, "
         f"{versions.get('litellm', '?')} on {versions.get('litellm_python', '?')}",
         f"- command: `{results['command']}` (took {results['duration_s']:.0f} s)",
         f"- gateway code: commit {results['gateway_code']['commit']}, uncommitted changes in `shared/` "
@@ -131,6 +133,10 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "during the run are not measured",
         "",
         "Baseline (**direct**): the client talking to the benchmark upstream (`bench/upstream.py`) itself. "
+        "The upstream and figure 3's clients are a lean load generator, so that they leave the cores to "
+        "the relay they measure: uvloop, asyncio protocols over websockets' sans-I/O protocol, and the "
+        "audio frames pre-built and read as bytes (`bench/wire.py`); the clients of figures 1, 2 and 4 "
+        "use aiohttp. "
         "Subjects, each a relay between the same client code and that same upstream: the **gateway** "
         "(a `realtime-gateway serve` process whose `OPENAI_REALTIME_URL` points at the upstream) and, "
         "side by side in the same run, its peers **Portkey** and **LiteLLM** (how each is set up: "
@@ -247,7 +253,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         row(
             f"3. relay CPU per relayed audio frame (at K={common['sessions']}, the largest K every "
             "subject ran; direct: the upstream, which handles a frame once where a relay handles it "
-            "twice)",
+            "twice, and reads it by its bytes, with no JSON parse)",
             _Row(results, per_frame, _us),
             _us(upstream_frame),
             _ratio(per_frame["gateway"], upstream_frame),
@@ -263,7 +269,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         row(
             f"4. RSS per open idle session ({memory['sessions']} sessions; the process tree)",
             _Row(results, kib, lambda v: f"{v:.1f} KiB"),
-            f"{dk:.1f} KiB (the upstream: a bare aiohttp WebSocket server)",
+            f"{dk:.1f} KiB (the upstream: websockets' sans-I/O protocol on uvloop)",
             _ratio(kib["gateway"], dk),
             _best_peer({n: _div(kib[n], dk) for n in PEER_NAMES}, False),
             f"≤ {limits.TARGET_RSS_KIB} KiB",
@@ -376,9 +382,9 @@ def _peers_section(results: dict[str, Any]) -> list[str]:
         "send as their bearer token. Its realtime route is `/v1/realtime?model=gpt-realtime`. It parses "
         "every event in both directions (for its guardrails, logging and usage) and sends the "
         "provider's events to the client re-serialised (`json.dumps` spacing), so the clients fall "
-        "back to a JSON parse for frames not in the benchmark's compact layout (the upstream does the "
-        "same for client frames); that costs the harness, not LiteLLM, a little CPU. Other settings "
-        "are LiteLLM's defaults.",
+        "back to a JSON parse for frames whose bytes differ from the benchmark's pre-built ones (the "
+        "upstream does the same for client frames); that costs the harness, not LiteLLM, some CPU. "
+        "Other settings are LiteLLM's defaults.",
         "",
     ]
 
@@ -458,8 +464,14 @@ def _audio_description(audio: dict[str, Any], cores: int) -> str:
         "K sessions (over two client processes above K=100), each sending a 100 ms PCM16 24 kHz chunk "
         "(6,400 base64 characters) every 100 ms for "
         f"{audio['seconds']:g} s while the upstream streams a 100 ms `response.output_audio.delta` back "
-        "every 100 ms. Every frame carries its sequence number and its CLOCK_MONOTONIC send time; the "
-        "receiver (the upstream for appends, the client for deltas) takes the one-way latency. The first "
+        "every 100 ms; the sessions start at random offsets within the first 100 ms, so their frames "
+        "spread over the period. Every frame carries its sequence number and its CLOCK_MONOTONIC send "
+        "time; the receiver (the upstream for appends, the client for deltas) takes the one-way latency. "
+        "Clients and upstream are `bench/wire.py`'s load generator: each session is an asyncio protocol "
+        "on uvloop, sending on its own timer; a frame is sent as a pre-serialised template (pre-masked "
+        "with a fixed key by the clients) with the stamp patched in, and read back by comparing its "
+        "bytes with the template's and taking the stamp at its offset, or by websockets' protocol and "
+        "a JSON parse when a relay changed its bytes. The first "
         "second is warm-up, the rest is cut into 3 rounds; p50 and p99 are medians over the rounds, both "
         "directions pooled. At each K the direct path is measured first, then each subject in turn "
         "(gateway, Portkey, LiteLLM), each with the same client code. **Added p99** = subject one-way "
@@ -528,15 +540,22 @@ def _peak_rss(level: dict[str, Any], name: str) -> str:
     return "n/a" if peak is None else f"{peak:.0f} MiB"
 
 
+def _clients_us_per_frame(level: dict[str, Any]) -> float:
+    """CPU µs the client processes spent per frame (each frame is sent or received by one client)."""
+    spent = sum(seconds for name, seconds in level["cpu_s"].items() if name.startswith("client"))
+    return 1e6 * spent / level["frames"] if level["frames"] else float("nan")
+
+
 def _audio_section(audio: dict[str, Any], cores: int) -> list[str]:
     upstream_frame = median([lv["direct"]["upstream_us_per_frame"] for lv in audio["levels"]])
+    clients_frame = median([_clients_us_per_frame(lv["direct"]) for lv in audio["levels"]])
     lines = [
         "## 3. Concurrent audio sessions",
         "",
         _audio_description(audio, cores)
         + " Reference for the µs per frame: the upstream, which handles each frame once (receive or "
         f"send) where a relay handles it twice (receive and send), spends {upstream_frame:.0f} µs per "
-        "frame in the direct runs (median over K).",
+        f"frame in the direct runs, the clients {clients_frame:.0f} µs (medians over K).",
         "",
     ]
     if audio.get("cut_by_time_at"):

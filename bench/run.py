@@ -15,6 +15,8 @@ Writes ``bench/RESULTS.md`` and ``bench/latency.png`` (``bench/report.py``); raw
 ``bench/out/`` (ignored by git).
 
 ``python -m bench.run --quick`` is a short smoke run (its results are written to bench/out only).
+``--figures 3 --no-worker`` measures figure 3 alone (``--peers ''``: the gateway alone; ``--ramp
+300,500``: chosen levels); a run of some figures only leaves its raw data in bench/out/results.json.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import importlib.metadata
 import itertools
 import json
 import os
@@ -721,7 +724,7 @@ async def figure_memory(sessions: int, rounds: int, starters: dict[str, Starter]
     for round_number in range(rounds):
         upstream = start_upstream(f"upstream-mem{round_number}")
         try:
-            # Direct: what the upstream (a plain aiohttp WebSocket server) holds per session.
+            # Direct: what the upstream (bench/wire.py's lean server) holds per session.
             figure[DIRECT].append(
                 await _rss_per_session(upstream, _direct(upstream), sessions, f"d{round_number}")
             )
@@ -813,17 +816,22 @@ def machine_info() -> dict[str, str]:
             if line.startswith("MemTotal:"):
                 memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
-    import aiohttp
-
     return {
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "memory": memory,
         "python": platform.python_version(),
         "kernel": platform.release(),
-        "aiohttp": aiohttp.__version__,
+        **{package: _version(package) for package in ("aiohttp", "websockets", "uvloop")},
         "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 INSTALLERS = {"portkey": install_portkey, "litellm": install_litellm}

@@ -1,13 +1,15 @@
 """The benchmark's upstream: a fast stand-in for a realtime provider, in its own process.
 
-``python -m bench.upstream --port N`` serves ws://127.0.0.1:N/v1/realtime (any path) and prints
-``ready`` once listening. Per connection it:
+``python -m bench.upstream --port N`` serves ws://127.0.0.1:N/v1/realtime (any path; ``/healthz``
+answers 200) and prints ``ready`` once listening. It shares the machine with the relay it serves, so
+it is built to spend little per frame: the lean layer of ``bench/wire.py`` (uvloop, a protocol
+callback per read, pre-built delta frames, appends read by bytes). Per connection it:
 
 - sends ``session.created`` at once;
 - answers each client event tagged as a ping (``"type":"bench.ping"`` or ``"bench":"ping"``) with
   ``{"type":"bench.pong","seq":N}``;
 - on ``response.create``: streams ``response.output_audio.delta`` events, 100 ms of PCM16 24 kHz
-  audio each, at real time (one every 100 ms, on a drift-free schedule), each stamped with its
+  audio each, at real time (one every 100 ms, on a drift-free timer), each stamped with its
   sequence number and the monotonic send time;
 - for each ``input_audio_buffer.append`` stamped by the client: notes the one-way latency (its
   receive time minus the client's send time; CLOCK_MONOTONIC is system-wide on Linux) and the
@@ -25,18 +27,8 @@ import contextlib
 import json
 import time
 
-from aiohttp import WSMsgType, web
-
-from .common import (
-    APPEND_HEAD,
-    CHUNK_SECONDS,
-    DELTA_HEAD,
-    DELTA_TAIL,
-    PONG_FORMAT,
-    parse_stamp,
-    raise_fd_limit,
-    stamp_of,
-)
+from .common import CHUNK_SECONDS, PONG_FORMAT, raise_fd_limit, stamp_of
+from .wire import APPEND_FRAME, DELTA_FRAME, ServerConnection, run
 
 SESSION_CREATED = json.dumps(
     {
@@ -77,98 +69,73 @@ SESSION_CREATED = json.dumps(
     separators=(",", ":"),
 )
 
-_HEAD_LEN = len(APPEND_HEAD)
 
-
-class _Session:
-    __slots__ = ("append_latency_ns", "append_seqs", "deltas_sent", "stream")
+class _Session(ServerConnection):
+    """One connection: receives the clients' appends, streams deltas on a timer, answers the rest."""
 
     def __init__(self) -> None:
+        super().__init__(receives=APPEND_FRAME)
         self.append_seqs: list[int] = []
         self.append_latency_ns: list[int] = []
         self.deltas_sent = 0
-        self.stream: asyncio.Task[None] | None = None
+        self._stream_start = 0.0
+        self._stream: asyncio.TimerHandle | None = None
 
+    def on_open(self) -> None:
+        self.send_text(SESSION_CREATED)
 
-async def _stream(socket: web.WebSocketResponse, session: _Session) -> None:
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    seq = 0
-    while not socket.closed:
-        await socket.send_str(f"{DELTA_HEAD}{seq}_{time.monotonic_ns()}{DELTA_TAIL}")
-        seq += 1
-        session.deltas_sent = seq
-        delay = start + seq * CHUNK_SECONDS - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def on_hot(self, seq: int, sent_ns: int, received_ns: int) -> None:
+        self.append_seqs.append(seq)
+        self.append_latency_ns.append(received_ns - sent_ns)
 
+    def on_message(self, data: str | bytes, received_ns: int) -> None:
+        if not isinstance(data, str):
+            return
+        event = json.loads(data)
+        kind = event.get("type")
+        if kind == "input_audio_buffer.append":  # re-serialised by the relay (LiteLLM)
+            self.on_hot(*stamp_of(event["event_id"]), received_ns)
+        elif kind == "bench.ping" or event.get("bench") == "ping":
+            self.send_text(PONG_FORMAT % event.get("seq", 0))
+        elif kind == "response.create":
+            if self._stream is None:
+                self._stream_start = time.monotonic()
+                self._send_delta()
+        elif kind == "response.cancel":
+            self._stop()
+            end = {
+                "type": "bench.end",
+                "deltas_sent": self.deltas_sent,
+                "append_seqs": self.append_seqs,
+                "append_latency_us": [round(ns / 1000, 1) for ns in self.append_latency_ns],
+            }
+            self.send_text(json.dumps(end, separators=(",", ":")))
 
-async def _stop(session: _Session) -> None:
-    if session.stream is not None:
-        session.stream.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-            await session.stream
-        session.stream = None
+    def on_lost(self) -> None:
+        self._stop()
 
+    def _send_delta(self) -> None:
+        """Send the next delta and set the timer for the one after (drift-free: from the start)."""
+        seq = self.deltas_sent
+        if not self.send_frame(DELTA_FRAME.build(seq, time.monotonic_ns())):
+            self._stream = None
+            return
+        self.deltas_sent = seq + 1
+        delay = self._stream_start + self.deltas_sent * CHUNK_SECONDS - time.monotonic()
+        self._stream = self.loop.call_later(delay, self._send_delta)
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    if request.path == "/healthz":
-        return web.Response(text="ok")
-    socket = web.WebSocketResponse(compress=False, max_msg_size=64 * 1024 * 1024)
-    await socket.prepare(request)
-    session = _Session()
-    try:
-        await socket.send_str(SESSION_CREATED)
-        async for message in socket:
-            if message.type is not WSMsgType.TEXT:
-                continue
-            data: str = message.data
-            if data.startswith(APPEND_HEAD):  # the hot path: no JSON parse
-                received = time.monotonic_ns()
-                seq, sent = parse_stamp(data, _HEAD_LEN)
-                session.append_seqs.append(seq)
-                session.append_latency_ns.append(received - sent)
-                continue
-            received = time.monotonic_ns()
-            event = json.loads(data)
-            kind = event.get("type")
-            if kind == "input_audio_buffer.append":  # re-serialised by the relay (LiteLLM)
-                seq, sent = stamp_of(event["event_id"])
-                session.append_seqs.append(seq)
-                session.append_latency_ns.append(received - sent)
-            elif kind == "bench.ping" or event.get("bench") == "ping":
-                await socket.send_str(PONG_FORMAT % event.get("seq", 0))
-            elif kind == "response.create":
-                if session.stream is None:
-                    session.stream = asyncio.create_task(_stream(socket, session))
-            elif kind == "response.cancel":
-                await _stop(session)
-                end = {
-                    "type": "bench.end",
-                    "deltas_sent": session.deltas_sent,
-                    "append_seqs": session.append_seqs,
-                    "append_latency_us": [round(ns / 1000, 1) for ns in session.append_latency_ns],
-                }
-                await socket.send_str(json.dumps(end, separators=(",", ":")))
-    except ConnectionError:
-        pass
-    finally:
-        await _stop(session)
-    return socket
+    def _stop(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
 
 
 async def _serve(port: int) -> None:
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=1024)
-    await site.start()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(_Session, "127.0.0.1", port, backlog=1024)
     print("ready", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    async with server:
+        await server.serve_forever()
 
 
 def main() -> None:
@@ -177,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_fd_limit()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+        run(_serve(args.port))
 
 
 if __name__ == "__main__":
