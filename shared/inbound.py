@@ -51,11 +51,12 @@ def too_large_error(size: int, limit: int) -> GatewayError:
 def oversize(text: str, limit: int) -> int | None:
     """The UTF-8 size of ``text`` if it exceeds ``limit``, else None.
 
-    Encoding is skipped when even 4 bytes a character stays within the limit: the common case.
+    Encoding is skipped when even 4 bytes a character stays within the limit: the common case. A lone
+    surrogate (no WebSocket text holds one, but a str may) counts its 3 bytes rather than raising.
     """
     if len(text) * 4 <= limit:
         return None
-    size = len(text.encode())
+    size = len(text.encode(errors="surrogatepass"))
     return size if size > limit else None
 
 

@@ -333,7 +333,7 @@ def open_session(kind: str, settings_: Settings) -> tuple[Relay, list[Action]]:
 def verdict(frame: str, limit: int) -> str | None:
     """What the gateway must answer ``frame`` with: an error code (FIELD: any of FIELD_CODES), or
     None when it must accept it. Decided from JSON, the type table and the models alone."""
-    if len(frame.encode()) > limit:
+    if len(frame.encode(errors="surrogatepass")) > limit:
         return "message_too_large"
     try:
         event = json.loads(frame)

@@ -16,7 +16,7 @@ from shared.actions import SendToClient, SendToUpstream
 from shared.config import Settings
 from shared.events import CLIENT_EVENT_TYPES
 from shared.handshake import plan_session
-from shared.inbound import RejectedFrame, parse_client_event
+from shared.inbound import RejectedFrame, oversize, parse_client_event
 from shared.relay import Relay
 
 MESSAGE = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
@@ -269,3 +269,9 @@ def test_relay_forwards_exactly_what_parse_client_event_accepts(event: dict[str,
 @pytest.mark.parametrize("frame", ["[" * 100_000, '{"type": "response.create", "x": ' + "[" * 100_000 + "}"])
 def test_deeply_nested_frame_gets_an_error_event(frame: str) -> None:
     assert_relayed_or_one_error(frame)
+
+
+def test_oversize_counts_a_lone_surrogate_instead_of_raising() -> None:
+    # No WebSocket text frame holds one (it is not UTF-8), but the relay's input is any str.
+    assert oversize("\ud800" * 200, 512) == 600
+    assert oversize("\ud800" * 100, 512) is None
