@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from support.recording_transport import RecordingTransport
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, State
@@ -21,18 +22,6 @@ from bench.common import APPEND_HEAD, APPEND_TAIL, DELTA_HEAD, DELTA_TAIL, stamp
 from bench.wire import APPEND_FRAME, DELTA_FRAME, ServerConnection
 
 SEQ, SENT_NS = 42, 1_234_567_890_123
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
 
 
 def _open_pair() -> tuple[ClientProtocol, ServerProtocol]:
@@ -142,7 +131,7 @@ async def test_the_server_reads_every_frame_whatever_the_reads(read_size: int) -
     stream += Frame(Opcode.CONT, b'create"}').serialize(mask=True)
     stream += Frame(Opcode.PING, b"p").serialize(mask=True)
     stream += APPEND_FRAME.build(1, SENT_NS)
-    server, transport = _Server(), Transport()
+    server, transport = _Server(), RecordingTransport()
     server.connection_made(transport)
     for start in range(0, len(stream), read_size):
         server.data_received(stream[start : start + read_size])
@@ -155,7 +144,7 @@ async def test_the_server_reads_every_frame_whatever_the_reads(read_size: int) -
 
 
 async def test_the_server_answers_healthz_and_closes() -> None:
-    server, transport = _Server(), Transport()
+    server, transport = _Server(), RecordingTransport()
     server.connection_made(transport)
     server.data_received(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.recording_transport import RecordingTransport
 from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side
 from websockets.server import ServerProtocol
@@ -22,26 +23,6 @@ from shared.providers import UpstreamRequest
 from standalone.frames import MaskKeys, frame_size, text_frame
 from standalone.upstream_socket import UpstreamSocket
 from standalone.websocket import PeerSocket
-
-
-class Transport:
-    """What a socket writes, and whether it closed the connection."""
-
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
 
 
 class Recorder:
@@ -65,9 +46,9 @@ class Recorder:
         raise AssertionError("refused")
 
 
-def server_socket(max_size: int | None = None) -> tuple[PeerSocket, Recorder, Transport]:
+def server_socket(max_size: int | None = None) -> tuple[PeerSocket, Recorder, RecordingTransport]:
     """The gateway's end of a client connection (it reads masked frames)."""
-    recorder, transport = Recorder(), Transport()
+    recorder, transport = Recorder(), RecordingTransport()
     socket = PeerSocket(Protocol(Side.SERVER, max_size=max_size), recorder, ping_interval=0, ping_timeout=0)
     socket.start(transport, 1 << 20)
     return socket, recorder, transport
@@ -222,7 +203,7 @@ def provider_answer(request: bytes, frames: list[bytes]) -> bytes:
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
 async def test_the_provider_s_first_frames_are_read_whatever_the_cut_after_its_answer(step: int) -> None:
-    recorder, transport = Recorder(), Transport()
+    recorder, transport = Recorder(), RecordingTransport()
     upstream = UpstreamSocket(
         UpstreamRequest("ws://provider.test/v1/realtime", {}),
         recorder,  # type: ignore[arg-type]
