@@ -168,6 +168,7 @@ class StandaloneSession:
             )
 
     def _connect_done(self, task: asyncio.Task[None]) -> None:
+        self._connecting = None  # a finished task (and its context) need not live as long as the session
         upstream = self.upstream
         if upstream is not None and upstream.transport is None:
             upstream.lost = True  # cancelled (or failed) before a connection was made
