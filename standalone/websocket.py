@@ -71,6 +71,7 @@ class PeerSocket:
         self._peer_masks = protocol.side is Side.SERVER
         self._masks = protocol.side is Side.CLIENT
         self._partial = bytearray()  # the start of a frame not all read yet
+        self._partial_needed = 0  # its whole length, once its header is in
         self._unsplit = False  # set once a frame is too large to wait for: websockets reads the rest
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
@@ -114,9 +115,11 @@ class PeerSocket:
             return
         if self._partial:
             self._partial += data
+            if len(self._partial) < self._partial_needed:
+                return  # a large frame still coming in: no copy of it per read
             data = bytes(self._partial)
             self._partial.clear()
-        start, size, max_size = 0, len(data), self.ws.max_size
+        start, size, max_size, needed = 0, len(data), self.ws.max_size, 0
         while start < size and not self._failed:
             lengths = frame_size(data, start)
             if lengths is None:
@@ -128,11 +131,13 @@ class PeerSocket:
                 return
             end = start + header + length
             if end > size:
+                needed = end - start
                 break
             self._frame(data, start, header, end)
             start = end
         if start < size and not self._failed:
             self._partial += data[start:]
+            self._partial_needed = needed
 
     def _frame(self, data: bytes, start: int, header: int, end: int) -> None:
         """One whole frame, ``data[start:end]``."""

@@ -144,6 +144,15 @@ async def test_any_cut_of_the_stream_gives_websockets_messages_and_pongs(
     assert pongs == [f.data for f in frames if f.opcode is Opcode.PING]
 
 
+async def test_a_large_frame_read_in_small_pieces_arrives_whole_once() -> None:
+    text = "".join(chr(ord("a") + i % 26) for i in range(100_000))
+    stream = client_frames([Frame(Opcode.TEXT, text.encode()), Frame(Opcode.TEXT, b"next")])
+    socket, recorder, _ = server_socket(max_size=1 << 20)
+    for start in range(0, len(stream), 1000):
+        socket.feed(stream[start : start + 1000])
+    assert recorder.messages == [text, "next"]
+
+
 async def test_an_unmasked_client_frame_fails_the_connection() -> None:
     socket, recorder, transport = server_socket()
     socket.feed(b"\x81\x02hi" + client_frames([Frame(Opcode.TEXT, b"after")]))
