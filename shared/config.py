@@ -49,10 +49,18 @@ class Settings(BaseModel):
         description="Model used when the client names none.",
     )
 
-    openai_realtime_url: str = Field(
-        "wss://api.openai.com/v1/realtime",
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        alias="OPENAI_BASE_URL",
+        description="OpenAI's API base: every OpenAI URL the gateway calls is derived from it "
+        "(wss://…/v1/realtime, wss://…/v1/live/sessions, https://…/v1/realtime/client_secrets, …); "
+        "http:// is allowed for local use.",
+    )
+    openai_realtime_url: str | None = Field(
+        None,
         alias="OPENAI_REALTIME_URL",
-        description="OpenAI's realtime endpoint; ws:// is allowed for local use.",
+        description="OpenAI's /v1/realtime WebSocket endpoint, when it is not OPENAI_BASE_URL's "
+        "(wins for /v1/realtime only); ws:// is allowed for local use.",
     )
     openai_api_key: SecretStr | None = Field(
         None, alias="OPENAI_API_KEY", description="Used when a client sends no key of its own."
@@ -281,6 +289,7 @@ class Settings(BaseModel):
 
     @field_validator(
         "openai_api_key",
+        "openai_realtime_url",
         "azure_openai_api_key",
         "azure_openai_endpoint",
         "azure_openai_protocol",

@@ -52,6 +52,15 @@ def _websocket_url(base: str, path: str | None, query: dict[str, str]) -> str:
     return urlunsplit((scheme, parts.netloc, new_path, urlencode(merged), ""))
 
 
+def openai_url(settings: Settings, path: str, *, websocket: bool) -> str:
+    """``path`` (``/realtime/client_secrets``) under OPENAI_BASE_URL; ws(s):// when ``websocket``."""
+    parts = urlsplit(settings.openai_base_url)
+    scheme = parts.scheme
+    if websocket:
+        scheme = {"https": "wss", "http": "ws"}.get(scheme, scheme)
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, ""))
+
+
 def openai_request(
     settings: Settings,
     model: str,
@@ -62,7 +71,10 @@ def openai_request(
     headers = {"Authorization": f"Bearer {credential.secret}"}
     if protocol == "beta":
         headers[BETA_HEADER[0]] = BETA_HEADER[1]
-    url = _websocket_url(settings.openai_realtime_url, None, {"model": model, **extra})
+    if settings.openai_realtime_url is not None:
+        url = _websocket_url(settings.openai_realtime_url, None, {"model": model, **extra})
+    else:
+        url = _websocket_url(settings.openai_base_url, "/realtime", {"model": model, **extra})
     return UpstreamRequest(url=url, headers=headers)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from shared.config import Settings
 from shared.handshake import SessionPlan, client_credential, plan_session
+from shared.providers import openai_url
 
 CLIENT_KEY = "sk-client-unit-key-2468"
 OPERATOR_KEY = "sk-operator-unit-key-1357"
@@ -386,3 +387,23 @@ def test_no_repr_shows_the_key(
         session.upstream.host,
     ):
         assert CLIENT_KEY not in shown
+
+
+def test_openai_urls_derive_from_the_base_url() -> None:
+    """Without OPENAI_REALTIME_URL, /v1/realtime is OPENAI_BASE_URL's; every other URL is too."""
+    config = Settings.from_mapping({"OPENAI_BASE_URL": "http://127.0.0.1:9/v1/"})
+    session = plan(config=config)
+    assert session.upstream is not None
+    assert session.upstream.url == "ws://127.0.0.1:9/v1/realtime?model=gpt-realtime"
+    assert openai_url(config, "/live/sessions", websocket=True) == "ws://127.0.0.1:9/v1/live/sessions"
+    assert openai_url(Settings(), "/realtime/client_secrets", websocket=False) == (
+        "https://api.openai.com/v1/realtime/client_secrets"
+    )
+
+
+def test_openai_realtime_url_wins_for_realtime_only() -> None:
+    config = settings(OPENAI_BASE_URL="https://base.test/v1")
+    session = plan(config=config)
+    assert session.upstream is not None
+    assert session.upstream.url.startswith(OPENAI_URL + "?")
+    assert openai_url(config, "/live/sessions", websocket=True) == "wss://base.test/v1/live/sessions"
