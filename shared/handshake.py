@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 from .answers import HttpAnswer
 from .auth import authorize, origin_refusal, refusal
-from .config import PROVIDER_NAMES, Settings
+from .config import PROVIDER_NAMES, RETIRED_MODEL_SUCCESSORS, Settings
 from .errors import CloseCode, GatewayError
 from .providers import (
     DISPLAY_NAMES,
@@ -81,14 +81,29 @@ def client_credential(
 
 
 def client_protocol(
-    query: Mapping[str, str], headers: Mapping[str, str], subprotocols: list[str]
+    query: Mapping[str, str], headers: Mapping[str, str], subprotocols: list[str], model: str = ""
 ) -> Protocol:
-    """``beta`` when the client asks for the Realtime beta interface, else ``ga``."""
+    """``beta`` when the client asks for the Realtime beta interface, else ``ga``.
+
+    A client that says neither (no ``OpenAI-Beta``, beta subprotocol or ``protocol=``) but asks for
+    a preview model (``model``, as requested, before aliases) speaks beta: those models only ever
+    had the beta interface, and the first clients of this gateway connected that way, relying on
+    the gateway to add the beta header upstream. OpenAI refuses preview models to GA clients, so
+    no GA client names one; ``protocol=ga`` overrides the guess.
+    """
     if "realtime=v1" in headers.get("openai-beta", "").replace(" ", "").split(","):
         return "beta"
-    if SUBPROTOCOL_BETA in subprotocols or query.get("protocol") == "beta":
+    marker = query.get("protocol")
+    if SUBPROTOCOL_BETA in subprotocols or marker == "beta":
+        return "beta"
+    if marker != "ga" and is_preview_model(model):
         return "beta"
     return "ga"
+
+
+def is_preview_model(model: str) -> bool:
+    """Whether ``model`` is one of OpenAI's beta-era realtime models (``*-realtime-preview*``)."""
+    return model in RETIRED_MODEL_SUCCESSORS or "-realtime-preview" in model
 
 
 def parse_query(query_string: str) -> dict[str, str]:
@@ -127,12 +142,12 @@ def plan_session(
         return access
     claims = access.claims
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
-    protocol = client_protocol(query, headers, subprotocols)
     default_provider = "azure" if path in AZURE_PATHS else settings.default_provider
     provider = query.get("provider") or default_provider
     requested = model = query.get("model") or query.get("deployment") or settings.default_model
     if provider != "azure":  # Azure deployments carry the operator's own names
         model = settings.model_aliases.get(model, model)
+    protocol = client_protocol(query, headers, subprotocols, requested if provider != "azure" else "")
     if claims is not None:
         try:
             check_scope(claims, provider, (requested, model))

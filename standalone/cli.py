@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     chat = commands.add_parser("chat", help="a terminal client: type a line, read the streamed reply")
     chat.add_argument("--url", default="ws://127.0.0.1:8080/v1/realtime")
     chat.add_argument("--provider", default="simulator", help="openai, azure or simulator (default)")
-    chat.add_argument("--model", default=None)
+    chat.add_argument("--model", default="gpt-realtime", help="a GA model (default gpt-realtime)")
     chat.add_argument("--api-key", default=None, help="sent as a bearer token (default: none)")
     chat.add_argument("--audio", action="store_true", help="ask for spoken replies (shows transcripts)")
     chat.add_argument("--message", "-m", action="append", help="send this instead of reading stdin")

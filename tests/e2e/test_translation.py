@@ -336,6 +336,22 @@ async def test_beta_client_of_the_original_docs_talks_to_a_ga_only_provider(
     assert "response" not in audio_request
 
 
+async def test_client_of_the_original_docs_with_no_marker_is_translated_as_beta(
+    gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    """The gateway's first documentation: ``?provider=openai&apiKey=…``, no model (the default, a
+    preview model) and no beta marker, then beta events. The gateway takes it for the beta client
+    it is, and the conversation holds through the GA-only provider with the client's own key."""
+    mark = fake_upstream.mark()
+    events = await converse(gateway.url(provider="openai", apiKey="sk-original-docs-1"), BETA_SCRIPT)
+    assert_beta_conversation(events, model="gpt-realtime")
+    seen = fake_upstream.connection_after(mark)
+    assert (seen.query, seen.personality) == ({"model": "gpt-realtime"}, "ga")
+    assert seen.headers["authorization"] == "Bearer sk-original-docs-1"
+    assert "openai-beta" not in seen.headers
+    assert seen.errors == []
+
+
 async def test_beta_client_of_the_original_docs_talks_to_the_simulator(gateway: GatewayProcess) -> None:
     """The same client against ``provider=simulator`` (a GA provider): text and audio turns, in beta."""
     url = gateway.url(provider="simulator")
@@ -463,7 +479,8 @@ async def test_same_protocol_is_relayed_byte_for_byte_both_ways(
 @pytest.mark.parametrize(
     ("asked", "used", "query", "headers"),
     [
-        pytest.param("gpt-4o-realtime-preview", "gpt-realtime", {}, {}, id="ga"),
+        pytest.param("gpt-4o-realtime-preview", "gpt-realtime", {"protocol": "ga"}, {}, id="ga"),
+        pytest.param("gpt-4o-realtime-preview", "gpt-realtime", {}, {}, id="no-marker"),
         pytest.param("gpt-4o-realtime-preview-2024-12-17", "gpt-realtime", {}, BETA_HEADER, id="beta-client"),
         pytest.param("gpt-4o-mini-realtime-preview", "gpt-realtime-mini", {}, {}, id="mini"),
         pytest.param(

@@ -268,6 +268,30 @@ def test_a_beta_provider_gets_the_beta_header(
     assert upstream_of(session)[3]["OpenAI-Beta"] == "realtime=v1"
 
 
+@pytest.mark.parametrize(
+    ("query", "speaks"),
+    [
+        pytest.param({}, "beta", id="no-model-default-preview"),
+        pytest.param({"model": "gpt-4o-realtime-preview-2024-12-17"}, "beta", id="preview-model"),
+        pytest.param({"model": "gpt-4o-mini-realtime-preview"}, "beta", id="mini-preview"),
+        pytest.param({"model": "gpt-4o-realtime-preview", "protocol": "ga"}, "ga", id="explicit-ga"),
+        pytest.param({"model": "gpt-realtime"}, "ga", id="ga-model"),
+        pytest.param({"provider": "azure", "deployment": "gpt-4o-realtime-preview"}, "ga", id="azure-name"),
+    ],
+)
+def test_a_client_naming_a_preview_model_without_a_marker_speaks_beta(
+    query: dict[str, str], speaks: str
+) -> None:
+    """The gateway's first clients sent no marker and no model (the default is a preview model)."""
+    session = plan(query={"api_key": CLIENT_KEY, **query}, headers={})
+    assert session.client_protocol == speaks
+    assert session.upstream_protocol == "ga"
+
+
+def test_no_model_is_ga_when_the_default_is_a_ga_model() -> None:
+    assert plan(query={}, config=settings(DEFAULT_MODEL="gpt-realtime")).client_protocol == "ga"
+
+
 def test_retired_models_are_aliased_for_openai_but_not_for_azure_deployments() -> None:
     assert plan(query={"model": "gpt-4o-realtime-preview"}).model == "gpt-realtime"
     assert plan(query={"model": "gpt-4o-mini-realtime-preview-2024-12-17"}).model == "gpt-realtime-mini"
