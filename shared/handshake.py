@@ -110,7 +110,7 @@ def plan_session(
     settings: Settings,
     now: float | None = None,
 ) -> SessionPlan | HttpAnswer:
-    """Decide the session a realtime upgrade request asks for, or refuse the upgrade.
+    """Decide the session an upgrade request to one of the endpoints asks for, or refuse the upgrade.
 
     ``query_string`` is the raw query (no ``?``); ``headers`` must have lower-case names; ``now`` is
     Unix time in seconds (needed to verify gateway tokens, so adapters always pass it).

@@ -6,16 +6,12 @@ look (its :class:`~shared.inbound.Vocabulary`), and whether the provider speaks 
 handshake (:mod:`shared.handshake`), the relay and the router (:mod:`shared.routes`) read it; no
 runtime decides any of it.
 
-======================  ===================================  ====================================
-endpoint                path                                 the SDK's call
-======================  ===================================  ====================================
-``realtime``            ``/v1/realtime?model=``              ``client.realtime.connect``
-``realtime_call``       ``/v1/realtime?call_id=``            ``client.realtime.connect(call_id=)``
-``live``                ``/v1/live/sessions``                ``client.live.connect``
-``live_attach``         ``/v1/live/sessions/{id}/attach``    ``client.live.sideband.connect``
-``live_fork``           ``/v1/live/sessions/{id}/fork``      ``client.live.forks.connect``
-``translations``        ``/v1/realtime/translations?model=`` ``client.realtime.translations.connect``
-======================  ===================================  ====================================
+- ``realtime``: ``/v1/realtime?model=`` (``client.realtime.connect``)
+- ``realtime_call``: ``/v1/realtime?call_id=`` (``client.realtime.connect(call_id=...)``)
+- ``live``: ``/v1/live/sessions`` (``client.live.connect``)
+- ``live_attach``: ``/v1/live/sessions/{id}/attach`` (``client.live.sideband.connect``)
+- ``live_fork``: ``/v1/live/sessions/{id}/fork`` (``client.live.forks.connect``)
+- ``translations``: ``/v1/realtime/translations?model=`` (``client.realtime.translations.connect``)
 """
 
 from __future__ import annotations
