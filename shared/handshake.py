@@ -143,7 +143,7 @@ def plan_session(
     requested = model = ""
     if endpoint.model_in == "query":
         requested = model = query.get("model") or query.get("deployment") or ""
-        if not model and endpoint is REALTIME:
+        if not model and endpoint.model_default:
             requested = model = settings.default_model
         if provider != "azure":  # Azure deployments carry the operator's own names
             model = settings.model_aliases.get(model, model)

@@ -148,5 +148,4 @@ def configured_key(settings: Settings, provider: str) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
-UPSTREAM_BUILDERS = {"openai": openai_request, "azure": azure_request}
 DISPLAY_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "simulator": "the simulator"}

@@ -498,19 +498,19 @@ def _model_scoped(parse: Parser, allowed: tuple[str, ...]) -> Parser:
 
     def parse_scoped(data: str) -> dict[str, Any]:
         event = parse(data)
-        if event.get("type") == "session.start":
-            model = event["session"]["model"]  # validated: session.start needs session.model
-            if not model_allowed(allowed, model):
-                raise RejectedFrame(
-                    GatewayError(
-                        "token_scope_denied",
-                        f"This token does not allow model {model!r}; it allows: {', '.join(allowed)}.",
-                        param="session.model",
-                        client_event_id=event.get("event_id")
-                        if isinstance(event.get("event_id"), str)
-                        else None,
-                    )
-                )
-        return event
+        if event.get("type") != "session.start":
+            return event
+        model = event["session"]["model"]  # validated: session.start needs session.model
+        if model_allowed(allowed, model):
+            return event
+        event_id = event.get("event_id")
+        raise RejectedFrame(
+            GatewayError(
+                "token_scope_denied",
+                f"This token does not allow model {model!r}; it allows: {', '.join(allowed)}.",
+                param="session.model",
+                client_event_id=event_id if isinstance(event_id, str) else None,
+            )
+        )
 
     return parse_scoped

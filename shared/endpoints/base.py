@@ -49,6 +49,8 @@ class Endpoint:
     # Where the model is named: the URL's query (``model``), the client's ``session.start``, or
     # nowhere (the session or call reached already has one).
     model_in: Literal["query", "session", "none"]
+    # A query naming no model gets DEFAULT_MODEL (else it is refused: missing_required_parameter).
+    model_default: bool
     # The provider speaks first (``session.created``): the gateway's own events wait for it, and the
     # connect timeout runs until it arrives. Where the client speaks first, neither.
     greets: bool

@@ -41,6 +41,7 @@ REALTIME = Endpoint(
     providers={"openai": _openai, "azure": _azure},
     simulator=_simulator,
     model_in="query",
+    model_default=True,
     greets=True,
     realtime_interface=True,
     forwarded_query=FORWARDED_QUERY,
@@ -82,6 +83,7 @@ REALTIME_CALL = Endpoint(
         param="call_id",
     ),
     model_in="none",
+    model_default=False,
     greets=False,
     realtime_interface=False,  # GA only: calls postdate the beta interface
     forwarded_query=(),

@@ -26,6 +26,7 @@ TRANSLATIONS = Endpoint(
         param="provider",
     ),
     model_in="query",
+    model_default=False,
     greets=True,  # session.created comes first
     realtime_interface=False,
     forwarded_query=(),
