@@ -1,8 +1,9 @@
-"""Error events in the OpenAI shape, and the close codes the gateway uses.
+"""Error events in the OpenAI shapes, and the close codes the gateway uses.
 
-Every failure the gateway sees reaches the client as an ``error`` event, then, where the session
-cannot go on, a close whose code says why. Messages are written here, never copied from an
-exception, so no key or token can leak through them.
+Every failure the gateway sees reaches the client as an ``error`` event in its endpoint's shape
+(Realtime's, or GPT-Live's with ``client_event_id``), then, where the session cannot go on, a close
+whose code says why. Messages are written here, never copied from an exception, so no key or token
+can leak through them.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class GatewayError:
     client_event_id: str | None = None  # the event_id of the client event at fault, if any
 
     def to_event(self) -> str:
+        """Realtime's ``error`` event (also realtime translation's): the client's id as ``event_id``."""
         return json.dumps(
             {
                 "type": "error",
@@ -71,6 +73,24 @@ class GatewayError:
                     "message": self.message,
                     "param": self.param,
                     "event_id": self.client_event_id,
+                },
+            },
+            separators=(",", ":"),
+        )
+
+    def to_live_event(self) -> str:
+        """GPT-Live's ``error`` event: the client's id as ``client_event_id``, on the event and its error."""
+        return json.dumps(
+            {
+                "type": "error",
+                "event_id": new_event_id(),
+                "client_event_id": self.client_event_id,
+                "error": {
+                    "type": self.type,
+                    "code": self.code,
+                    "message": self.message,
+                    "param": self.param,
+                    "client_event_id": self.client_event_id,
                 },
             },
             separators=(",", ":"),

@@ -1,38 +1,37 @@
-"""From a client's HTTP upgrade request to a session plan: provider, model, key, protocol.
+"""From a client's HTTP upgrade request to a session plan: endpoint, provider, model, key, protocol.
 
 Adapters hand over the path, the query, the headers and the time; everything the request means is
-decided here, identically on every runtime: a :class:`SessionPlan` to carry out on the upgraded
-socket, or an :class:`HttpAnswer` refusing the upgrade (origin, gateway token).
+decided here, identically on every runtime, from the endpoint table (:mod:`shared.endpoints`): a
+:class:`SessionPlan` to carry out on the upgraded socket, or an :class:`HttpAnswer` refusing the
+upgrade (origin, gateway token).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from .answers import HttpAnswer
+from .answers import HttpAnswer, error_body
 from .auth import authorize, origin_refusal, refusal
 from .config import PROVIDER_NAMES, RETIRED_MODEL_SUCCESSORS, Settings
+from .endpoints import EXACT_ROUTES, REALTIME, Endpoint, Target, match_route, valid_id
 from .errors import CloseCode, GatewayError
 from .providers import (
     DISPLAY_NAMES,
-    FORWARDED_QUERY,
-    UPSTREAM_BUILDERS,
     Credential,
     Protocol,
     UpstreamRequest,
     configured_key,
     upstream_protocol,
 )
-from .tokens import TokenError, check_scope
+from .tokens import TokenClaims, TokenError, check_scope
 
-# Paths that open a realtime session. ``/`` keeps the first release's bare endpoint working;
-# ``/realtime`` is where the SDKs land when their base URL lacks ``/v1``; the Azure paths let the
-# AzureOpenAI SDK, pointed at the gateway, work unchanged.
-OPENAI_PATHS = frozenset({"/", "/v1/realtime", "/realtime"})
-AZURE_PATHS = frozenset({"/openai/realtime", "/openai/v1/realtime"})
-REALTIME_PATHS = OPENAI_PATHS | AZURE_PATHS
+# The paths of ``/v1/realtime`` (the endpoint table's, :mod:`shared.endpoints`): Azure's make Azure
+# the default provider.
+REALTIME_PATHS = frozenset(path for path, route in EXACT_ROUTES.items() if route.endpoint is REALTIME)
+AZURE_PATHS = frozenset(path for path in REALTIME_PATHS if EXACT_ROUTES[path].default_provider == "azure")
+OPENAI_PATHS = REALTIME_PATHS - AZURE_PATHS
 
 SUBPROTOCOL_REALTIME = "realtime"
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
@@ -53,6 +52,11 @@ class SessionPlan:
     subject: str | None = None  # who the gateway token was minted for (for the log); None: no token
     max_session_seconds: int | None = None  # the token's limit on the session's length
     error_close_code: int = CloseCode.POLICY_VIOLATION  # how the session closes after ``error``
+    endpoint: Endpoint = REALTIME
+    target: Target = field(default_factory=lambda: Target(""))  # model, session or call id, query
+    # A gateway token's models, checked where the client names its model later (GPT-Live's
+    # ``session.start``); empty: no limit, or checked already.
+    model_scope: tuple[str, ...] = ()
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -121,7 +125,7 @@ def plan_session(
     settings: Settings,
     now: float | None = None,
 ) -> SessionPlan | HttpAnswer:
-    """Decide the session a realtime upgrade request asks for, or refuse the upgrade.
+    """Decide the session an upgrade request to one of the endpoints asks for, or refuse the upgrade.
 
     ``query_string`` is the raw query (no ``?``); ``headers`` must have lower-case names; ``now`` is
     Unix time in seconds (needed to verify gateway tokens, so adapters always pass it).
@@ -135,34 +139,79 @@ def plan_session(
     refused = origin_refusal(headers, settings)
     if refused is not None:
         return refused
+    matched = match_route(path)
+    if matched is None:
+        return HttpAnswer(404, error_body("not_found", f"No such endpoint: {path}."))
+    route, target_id = matched
+    endpoint = route.endpoint
     query = parse_query(query_string)
+    if route.by_query is not None and route.by_query[0] in query:
+        name, endpoint = route.by_query
+        target_id = query[name]
     subprotocols = offered_subprotocols(headers)
     access = authorize(client_credential(query, headers, subprotocols), settings, now)
     if isinstance(access, HttpAnswer):
         return access
     claims = access.claims
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
-    default_provider = "azure" if path in AZURE_PATHS else settings.default_provider
-    provider = query.get("provider") or default_provider
-    requested = model = query.get("model") or query.get("deployment") or settings.default_model
-    if provider != "azure":  # Azure deployments carry the operator's own names
-        model = settings.model_aliases.get(model, model)
-    protocol = client_protocol(query, headers, subprotocols, requested if provider != "azure" else "")
+    provider = query.get("provider") or route.default_provider or settings.default_provider
+    requested = model = ""
+    if endpoint.model_in == "query":
+        requested = model = query.get("model") or query.get("deployment") or ""
+        if not model and endpoint.model_default:
+            requested = model = settings.default_model
+        if provider != "azure":  # Azure deployments carry the operator's own names
+            model = settings.model_aliases.get(model, model)
     if claims is not None:
         try:
-            check_scope(claims, provider, (requested, model))
+            _check_token_scope(claims, provider, endpoint, (requested, model))
         except TokenError as error:
             return refusal(error)
-    speaks = upstream_protocol(settings, provider)
+    if endpoint.realtime_interface:
+        guess_from = requested if provider != "azure" else ""
+        protocol, speaks = (
+            client_protocol(query, headers, subprotocols, guess_from),
+            upstream_protocol(settings, provider),
+        )
+    else:
+        protocol = speaks = "ga"
     subject = claims.subject if claims is not None else None
     limit = claims.max_session_seconds if claims is not None else None
+    scope = tuple(claims.models) if claims is not None and endpoint.model_in == "session" else ()
+    extra = {name: query[name] for name in endpoint.forwarded_query if query.get(name)}
+    target = Target(model, target_id, extra, now or 0.0)
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
-        return SessionPlan(provider, model, protocol, speaks, answer, upstream, error, subject, limit)
+        return SessionPlan(
+            provider,
+            model,
+            protocol,
+            speaks,
+            answer,
+            upstream,
+            error,
+            subject,
+            limit,
+            endpoint=endpoint,
+            target=target,
+            model_scope=scope,
+        )
 
     def failed(error: GatewayError) -> SessionPlan:
         return planned(None, error)
 
+    if target_id is not None and not valid_id(target_id):
+        return failed(
+            GatewayError(
+                "invalid_value",
+                "Invalid 'call_id': expected 1 to 128 letters, digits, '_' or '-'.",
+                param="call_id",
+            )
+        )
+    if endpoint.model_in == "query" and not model:
+        return failed(
+            GatewayError("missing_required_parameter", "Missing required parameter: 'model'.", param="model")
+        )
     if provider not in PROVIDER_NAMES:
         return failed(
             GatewayError(
@@ -172,7 +221,17 @@ def plan_session(
             )
         )
     if provider == "simulator":
-        return planned(None)
+        return failed(endpoint.simulator) if isinstance(endpoint.simulator, GatewayError) else planned(None)
+    build = endpoint.providers.get(provider)
+    if build is None:
+        supported = ", ".join(f"provider={name}" for name in endpoint.providers)
+        return failed(
+            GatewayError(
+                "endpoint_not_supported",
+                f"{DISPLAY_NAMES[provider]} does not document {endpoint.title}; use {supported}.",
+                param="provider",
+            )
+        )
     if provider == "azure" and not settings.azure_openai_endpoint:
         return failed(
             GatewayError(
@@ -205,6 +264,27 @@ def plan_session(
                 )
             )
         credential = Credential(key, bearer=False)
-    extra = {name: query[name] for name in FORWARDED_QUERY if query.get(name)}
-    upstream = UPSTREAM_BUILDERS[provider](settings, model, credential, speaks, extra)
+    upstream = build(settings, target, credential, speaks)
+    if isinstance(upstream, GatewayError):
+        return failed(upstream)
     return planned(upstream)
+
+
+def _check_token_scope(
+    claims: TokenClaims, provider: str, endpoint: Endpoint, models: tuple[str, str]
+) -> None:
+    """Refuse (403) what the token does not allow. Where the client names its model later (Live's
+    ``session.start``), the relay checks it then; where no model is named at all (a sideband, a
+    fork, a call), a token limited to some models cannot vouch for the session's and is refused."""
+    if endpoint.model_in == "query":
+        check_scope(claims, provider, models)
+        return
+    check_scope(claims, provider, None)
+    if endpoint.model_in == "none" and claims.models:
+        raise TokenError(
+            "token_scope_denied",
+            f"This token is limited to models ({', '.join(claims.models)}), and {endpoint.title} names "
+            "no model the gateway could check: mint one without a model limit for it.",
+            403,
+            claims.subject,
+        )

@@ -1,22 +1,37 @@
 """Checks on client frames: what is relayed, and the error event for what is not.
 
-The hot path is ``input_audio_buffer.append`` (one every ~100 ms per speaking client): it is checked
-with ``json.loads`` and a strict base64 decode, both in C. Every other event is validated against
-its pydantic model. A valid frame is relayed as the very bytes the client sent.
+Each endpoint speaks a :class:`Vocabulary`: its client events (Realtime, GPT-Live and its sideband
+and forks, realtime translation), how a frame is checked, and the shape of its ``error`` event.
+The hot path is the audio append (``input_audio_buffer.append``, Live's
+``session.input_audio.append``, one every ~100 ms per speaking client): it is checked with
+``json.loads`` and a strict base64 decode, both in C. Every other event is validated against its
+pydantic model. A valid frame is relayed as the very bytes the client sent.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from .errors import GatewayError
-from .events import CLIENT_EVENT_TYPES, validate_client_event
+from .events import (
+    CLIENT_EVENT_MODELS,
+    LIVE_CLIENT_EVENT_MODELS,
+    LIVE_FORK_CLIENT_EVENT_MODELS,
+    LIVE_SIDEBAND_CLIENT_EVENT_MODELS,
+    TRANSLATION_CLIENT_EVENT_MODELS,
+    EventModel,
+)
 
 APPEND = "input_audio_buffer.append"
+LIVE_APPEND = "session.input_audio.append"
+TRANSLATION_APPEND = "session.input_audio_buffer.append"
+Parser = Callable[[str], dict[str, Any]]
 
 
 class RejectedFrame(Exception):
@@ -32,19 +47,20 @@ def _reject(code: str, message: str, *, param: str | None = None, event_id: Any 
     return RejectedFrame(GatewayError(code, message, param=param, client_event_id=event_id))
 
 
-def binary_frame_error() -> GatewayError:
+def binary_frame_error(append: str | None = APPEND) -> GatewayError:
+    audio = f" (audio goes base64-encoded in {append})" if append else ""
     return GatewayError(
         "binary_frame_unsupported",
-        "Binary frames are not supported: send each event as a JSON text frame "
-        "(audio goes base64-encoded in input_audio_buffer.append).",
+        f"Binary frames are not supported: send each event as a JSON text frame{audio}.",
     )
 
 
-def too_large_error(size: int, limit: int) -> GatewayError:
+def too_large_error(size: int, limit: int, append: str | None = APPEND) -> GatewayError:
+    advice = f"; split audio into smaller {append} events" if append else ""
     return GatewayError(
         "message_too_large",
         f"Event of {size} bytes exceeds this gateway's limit of {limit} bytes "
-        "(MAX_CLIENT_MESSAGE_BYTES); split audio into smaller input_audio_buffer.append events.",
+        f"(MAX_CLIENT_MESSAGE_BYTES){advice}.",
     )
 
 
@@ -60,44 +76,52 @@ def oversize(text: str, limit: int) -> int | None:
     return size if size > limit else None
 
 
-def parse_client_event(data: str) -> dict[str, Any]:
-    """The client event in ``data`` as a dict, or :class:`RejectedFrame` saying what is wrong."""
-    event = _audio_append(data)
-    if event is not None:
+def client_event_parser(append: str | None, models: dict[str, type[EventModel]]) -> Parser:
+    """The check of one vocabulary's client frames: the client event in a frame as a dict, or
+    :class:`RejectedFrame` saying what is wrong. ``append`` is the audio append's type (the hot
+    path), None where the vocabulary has none."""
+    event_types = frozenset(models)
+    fast = _audio_append if append is not None else _no_fast_path
+
+    def parse(data: str) -> dict[str, Any]:
+        event = fast(data, append)
+        if event is not None:
+            return event
+        try:
+            event = json.loads(data)
+        except ValueError as exc:  # JSONDecodeError, and lone surrogates in the text
+            raise _reject("invalid_json", f"The frame is not valid JSON: {exc}.") from None
+        except RecursionError:  # nesting deeper than the parser's stack: refuse it, don't crash
+            raise _reject("invalid_json", "The frame is nested too deeply to parse.") from None
+        if not isinstance(event, dict):
+            kind = type(event).__name__.replace("dict", "object").replace("list", "array")
+            raise _reject("invalid_event", f"An event must be a JSON object, not {kind}.")
+        event_type = event.get("type")
+        event_id = event.get("event_id")
+        if event_type is None:
+            raise _reject(
+                "missing_required_parameter",
+                "Missing required parameter: 'type'.",
+                param="type",
+                event_id=event_id,
+            )
+        if event_type == append:
+            _check_append(event)
+            return event
+        if not isinstance(event_type, str) or event_type not in event_types:
+            raise _reject(
+                "unknown_event_type",
+                f"Unknown client event type {event_type!r}.",
+                param="type",
+                event_id=event_id,
+            )
+        try:
+            models[event_type].model_validate(event)
+        except ValidationError as exc:
+            raise _validation_rejection(exc, event_id) from None
         return event
-    try:
-        event = json.loads(data)
-    except ValueError as exc:  # JSONDecodeError, and lone surrogates in the text
-        raise _reject("invalid_json", f"The frame is not valid JSON: {exc}.") from None
-    except RecursionError:  # nesting deeper than the parser's stack: refuse it, don't crash
-        raise _reject("invalid_json", "The frame is nested too deeply to parse.") from None
-    if not isinstance(event, dict):
-        kind = type(event).__name__.replace("dict", "object").replace("list", "array")
-        raise _reject("invalid_event", f"An event must be a JSON object, not {kind}.")
-    event_type = event.get("type")
-    event_id = event.get("event_id")
-    if event_type is None:
-        raise _reject(
-            "missing_required_parameter",
-            "Missing required parameter: 'type'.",
-            param="type",
-            event_id=event_id,
-        )
-    if event_type == APPEND:
-        _check_append(event)
-        return event
-    if not isinstance(event_type, str) or event_type not in CLIENT_EVENT_TYPES:
-        raise _reject(
-            "unknown_event_type",
-            f"Unknown client event type {event_type!r}.",
-            param="type",
-            event_id=event_id,
-        )
-    try:
-        validate_client_event(event)
-    except ValidationError as exc:
-        raise _validation_rejection(exc, event_id) from None
-    return event
+
+    return parse
 
 
 _AUDIO_KEY = '"audio"'
@@ -139,8 +163,12 @@ def _audio_value_span(data: str) -> tuple[int, int] | None:
     return (index + 1, end) if end > 0 else None
 
 
-def _audio_append(data: str) -> dict[str, Any] | None:
-    """The hot path: a well-formed ``input_audio_buffer.append`` checked without parsing its audio.
+def _no_fast_path(data: str, append: str | None) -> None:
+    return None
+
+
+def _audio_append(data: str, append: str) -> dict[str, Any] | None:
+    """The hot path: a well-formed audio append (``append``) checked without parsing its audio.
 
     Audio is ~97% of such a frame. When the frame has the usual shape (one ``"audio"`` key whose
     value is plain base64), the audio is checked as base64 and the rest of the frame, with an empty
@@ -148,7 +176,7 @@ def _audio_append(data: str) -> dict[str, Any] | None:
     is, since base64 holds no quote or backslash. Anything else returns None and takes the general
     path, which gives the same verdict on every frame, only slower.
     """
-    if not data.startswith("{") or APPEND not in data[:128]:
+    if not data.startswith("{") or append not in data[:128]:
         return None
     span = _audio_value_span(data)
     if span is None:
@@ -161,7 +189,7 @@ def _audio_append(data: str) -> dict[str, Any] | None:
         event = json.loads(data[:start] + data[end:])
     except (ValueError, RecursionError):
         return None
-    if not isinstance(event, dict) or event.get("type") != APPEND or event.get("audio") != "":
+    if not isinstance(event, dict) or event.get("type") != append or event.get("audio") != "":
         return None  # the one "audio" key was not the event's own: let the general path decide
     event["audio"] = audio
     return event
@@ -203,3 +231,52 @@ def _validation_rejection(exc: ValidationError, event_id: Any) -> RejectedFrame:
             event_id=event_id,
         )
     return _reject("invalid_value", f"Invalid '{param}': {first['msg']}.", param=param, event_id=event_id)
+
+
+# -- the vocabularies ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Vocabulary:
+    """The client events an endpoint takes: how its frames are checked, how its errors look."""
+
+    name: str
+    parse: Parser
+    error_event: Callable[[GatewayError], str]  # the endpoint's ``error`` event, serialised
+    append: str | None  # the audio append's type, named in messages; None: the socket takes no audio
+
+    def binary_frame_error(self) -> GatewayError:
+        return binary_frame_error(self.append)
+
+    def too_large_error(self, size: int, limit: int) -> GatewayError:
+        return too_large_error(size, limit, self.append)
+
+
+parse_client_event = client_event_parser(APPEND, CLIENT_EVENT_MODELS)
+"""Realtime's check (``/v1/realtime``, GA and beta events alike)."""
+
+REALTIME = Vocabulary("realtime", parse_client_event, GatewayError.to_event, APPEND)
+LIVE = Vocabulary(
+    "live",
+    client_event_parser(LIVE_APPEND, LIVE_CLIENT_EVENT_MODELS),
+    GatewayError.to_live_event,
+    LIVE_APPEND,
+)
+LIVE_SIDEBAND = Vocabulary(
+    "live_sideband",
+    client_event_parser(None, LIVE_SIDEBAND_CLIENT_EVENT_MODELS),
+    GatewayError.to_live_event,
+    None,
+)
+LIVE_FORK = Vocabulary(
+    "live_fork",
+    client_event_parser(LIVE_APPEND, LIVE_FORK_CLIENT_EVENT_MODELS),
+    GatewayError.to_live_event,
+    LIVE_APPEND,
+)
+TRANSLATION = Vocabulary(
+    "translation",
+    client_event_parser(TRANSLATION_APPEND, TRANSLATION_CLIENT_EVENT_MODELS),
+    GatewayError.to_event,
+    TRANSLATION_APPEND,
+)

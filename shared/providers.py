@@ -86,10 +86,7 @@ def azure_request(
     extra: dict[str, str],
 ) -> UpstreamRequest:
     assert settings.azure_openai_endpoint is not None
-    if credential.bearer:
-        headers = {"Authorization": f"Bearer {credential.secret}"}
-    else:
-        headers = {"api-key": credential.secret}
+    headers = _azure_headers(credential)
     if protocol == "beta":
         headers[BETA_HEADER[0]] = BETA_HEADER[1]
     if settings.azure_openai_api_version:
@@ -99,6 +96,39 @@ def azure_request(
     else:
         url = _websocket_url(settings.azure_openai_endpoint, "/openai/v1/realtime", {"model": model, **extra})
     return UpstreamRequest(url=url, headers=headers)
+
+
+def openai_websocket(
+    settings: Settings, path: str, query: dict[str, str], credential: Credential
+) -> UpstreamRequest:
+    """OpenAI's WebSocket endpoint at ``path`` under OPENAI_BASE_URL (``/live/sessions``, ...)."""
+    url = _websocket_url(settings.openai_base_url, path, query)
+    return UpstreamRequest(url=url, headers={"Authorization": f"Bearer {credential.secret}"})
+
+
+def openai_realtime_call(settings: Settings, call_id: str, credential: Credential) -> UpstreamRequest:
+    """The sideband of a WebRTC or SIP call: OpenAI's ``/v1/realtime`` with ``call_id``, no model."""
+    if settings.openai_realtime_url is not None:
+        url = _websocket_url(settings.openai_realtime_url, None, {"call_id": call_id})
+    else:
+        url = _websocket_url(settings.openai_base_url, "/realtime", {"call_id": call_id})
+    return UpstreamRequest(url=url, headers={"Authorization": f"Bearer {credential.secret}"})
+
+
+def azure_websocket(
+    settings: Settings, path: str, query: dict[str, str], credential: Credential
+) -> UpstreamRequest:
+    """Azure OpenAI's WebSocket endpoint at ``path`` (``/openai/v1/realtime``, ...)."""
+    assert settings.azure_openai_endpoint is not None
+    url = _websocket_url(settings.azure_openai_endpoint, path, query)
+    return UpstreamRequest(url=url, headers=_azure_headers(credential))
+
+
+def _azure_headers(credential: Credential) -> dict[str, str]:
+    """An Entra ID token stays a bearer token; a key goes as ``api-key``."""
+    if credential.bearer:
+        return {"Authorization": f"Bearer {credential.secret}"}
+    return {"api-key": credential.secret}
 
 
 def upstream_protocol(settings: Settings, provider: str) -> Protocol:
@@ -118,5 +148,4 @@ def configured_key(settings: Settings, provider: str) -> str | None:
     return secret.get_secret_value() if secret is not None else None
 
 
-UPSTREAM_BUILDERS = {"openai": openai_request, "azure": azure_request}
 DISPLAY_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "simulator": "the simulator"}

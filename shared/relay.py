@@ -1,4 +1,4 @@
-"""The relay core: one client session as a sans-I/O state machine.
+"""The relay core: one client session as a sans-I/O state machine, for any endpoint.
 
 An adapter feeds it what happened (the client connected, a frame arrived from either side, the
 provider connection opened or failed, a side closed, time passed) and carries out the actions it
@@ -14,6 +14,10 @@ reports :meth:`Relay.shutting_down`.
 
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
+
+What differs between endpoints (:mod:`shared.endpoints`) is read from the plan once, when the
+session starts: how client frames are checked and how errors look (its vocabulary), whether the
+provider speaks first, and which simulator serves ``provider=simulator``; no frame pays for it.
 """
 
 from __future__ import annotations
@@ -28,24 +32,20 @@ from .actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUps
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
 from .handshake import SessionPlan
-from .inbound import (
-    RejectedFrame,
-    binary_frame_error,
-    oversize,
-    parse_client_event,
-    too_large_error,
-)
+from .inbound import Parser, RejectedFrame, oversize
 from .limits import LIMIT_COUNTERS, LimitCounters
 from .providers import DISPLAY_NAMES, UpstreamRequest
-from .simulator import Simulator
+from .simulator import SimulatedSession
+from .tokens import model_allowed
 from .translation import Translator
 
 logger = logging.getLogger("realtime_gateway")
 
-# The gateway's own events (errors, notices) wait for the provider's first event, so the client
-# hears ``session.created`` first, as it would from the provider itself; this many at most, so a
-# client sending garbage while the provider connects cannot grow the session's memory: past it,
-# they go out at once, in order.
+# Where the provider speaks first, the gateway's own events (errors, notices) wait for its first
+# event, so the client hears ``session.created`` first, as it would from the provider itself; this
+# many at most, so a client sending garbage while the provider connects cannot grow the session's
+# memory: past it, they go out at once, in order. (Where the client speaks first, as on GPT-Live,
+# nothing comes before the answer to its first event, so nothing is held.)
 MAX_HELD_GATEWAY_EVENTS = 64
 
 
@@ -86,6 +86,12 @@ class Relay:
         self.plan = plan
         self.settings = settings
         self._counters = counters
+        endpoint = plan.endpoint
+        self._vocabulary = endpoint.vocabulary
+        self._error_event = endpoint.vocabulary.error_event
+        self._parse: Parser = endpoint.vocabulary.parse
+        if plan.model_scope:
+            self._parse = _model_scoped(self._parse, plan.model_scope)
         self.state = State.CONNECTING
         self.client_ready = False
         # Client events held until the provider connection opens, and their size in bytes.
@@ -97,7 +103,9 @@ class Relay:
         self._close_held_for_client: CloseClient | None = None
         # Whether the gateway's own events wait for the provider's first event: until it arrives,
         # at most MAX_HELD_GATEWAY_EVENTS of them.
-        self._hold_gateway_events = plan.provider != "simulator" and plan.upstream is not None
+        self._hold_gateway_events = (
+            endpoint.greets and plan.provider != "simulator" and plan.upstream is not None
+        )
         self._connect_deadline: float | None = None
         # MAX_SESSION_SECONDS or the gateway token's own limit, the shorter: the session ends then,
         # whatever it is doing. ``_session_limit`` is that length and what set it, for the message.
@@ -120,14 +128,15 @@ class Relay:
             if settings.idle_timeout_seconds:
                 self._idle_timeout = settings.idle_timeout_seconds
                 self._idle_check_at = now + self._idle_timeout
-        self._simulator: Simulator | None = None
+        self._simulator: SimulatedSession | None = None
         # Only sessions whose client and provider speak different interfaces pay for translation.
         self._translator: Translator | None = None
         if plan.error is None and plan.client_protocol != plan.upstream_protocol:
             self._translator = Translator(plan.client_protocol, plan.upstream_protocol)
         if plan.error is None:
             if plan.provider == "simulator":
-                self._simulator = Simulator(plan.model, pace=settings.simulator_pace, now=now)
+                assert callable(endpoint.simulator)  # the handshake refused the endpoints without one
+                self._simulator = endpoint.simulator(plan.target, settings.simulator_pace, now)
             else:
                 self._connect_deadline = now + settings.upstream_connect_timeout_seconds
 
@@ -162,9 +171,10 @@ class Relay:
         self.client_ready = True
         plan = self.plan
         logger.info(
-            "session start provider=%s model=%s protocol=%s->%s%s",
+            "session start endpoint=%s provider=%s model=%s protocol=%s->%s%s",
+            plan.endpoint.name,
             plan.provider,
-            plan.model,
+            plan.model or "-",
             plan.client_protocol,
             plan.upstream_protocol,
             f" subject={plan.subject!r}" if plan.subject is not None else "",
@@ -181,8 +191,11 @@ class Relay:
         if self.state is not State.CONNECTING:
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
-        # The connect deadline keeps running until the provider's first event (session.created):
-        # a provider that accepts the socket and then says nothing has not connected either.
+        # Where the provider speaks first, the connect deadline keeps running until its first event
+        # (session.created): a provider that accepts the socket and then says nothing has not
+        # connected either. Where the client speaks first, the handshake is the connection.
+        if not self.plan.endpoint.greets:
+            self._connect_deadline = None
         actions: list[Action] = [SendToUpstream(frame) for frame in self._held_for_upstream]
         self._held_for_upstream.clear()
         self._held_bytes = 0
@@ -199,7 +212,7 @@ class Relay:
         if failure is UpstreamFailure.REJECTED and status is not None:
             code, close = _REJECTION_CODES.get(status, ("upstream_error", CloseCode.BAD_GATEWAY))
             hint = _REJECTION_HINTS.get(status, "")
-            message = f"{name} refused the realtime connection: HTTP {status}{suffix}.{hint}"
+            message = f"{name} refused the connection: HTTP {status}{suffix}.{hint}"
         elif failure is UpstreamFailure.PROTOCOL:
             code, close = "upstream_error", CloseCode.BAD_GATEWAY
             message = f"{name} answered with an invalid WebSocket handshake{suffix}."
@@ -217,11 +230,11 @@ class Relay:
         limit = self.settings.max_client_message_bytes
         size = oversize(data, limit)
         if size is not None:
-            return self._to_client(too_large_error(size, limit).to_event())
+            return self._to_client(self._error_event(self._vocabulary.too_large_error(size, limit)))
         try:
-            event = parse_client_event(data)
+            event = self._parse(data)
         except RejectedFrame as rejected:
-            return self._to_client(rejected.error.to_event())
+            return self._to_client(self._error_event(rejected.error))
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
@@ -235,7 +248,7 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
-        return self._to_client(binary_frame_error().to_event())
+        return self._to_client(self._error_event(self._vocabulary.binary_frame_error()))
 
     def upstream_frame(self, data: str | bytes) -> list[Action]:
         """A frame from the provider: relayed to the client in order, translated if it must be."""
@@ -401,8 +414,14 @@ class Relay:
 
     def _from_simulator(self, frames: list[str]) -> list[Action]:
         if self._translator is None:
-            return [SendToClient(frame) for frame in frames]
-        return [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
+            actions: list[Action] = [SendToClient(frame) for frame in frames]
+        else:
+            actions = [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
+        assert self._simulator is not None
+        if self._simulator.ended:  # it said its last (GPT-Live's session.closed): the session is over
+            self.state = State.CLOSED
+            actions.append(CloseClient(CloseCode.NORMAL, "session closed"))
+        return actions
 
     def _to_client(self, frame: str) -> list[Action]:
         """An event of the gateway's own: held until the client is accepted and the provider spoke."""
@@ -428,7 +447,7 @@ class Relay:
                 "relayed (MAX_PENDING_CLIENT_MESSAGES / MAX_PENDING_CLIENT_BYTES).",
                 client_event_id=event.get("event_id") if isinstance(event.get("event_id"), str) else None,
             )
-            return self._to_client(error.to_event())
+            return self._to_client(self._error_event(error))
         self._held_for_upstream.append(data)
         self._held_bytes += size
         return []
@@ -465,9 +484,33 @@ class Relay:
         """Report ``error`` to the client, then close the session."""
         self.state = State.CLOSED
         self._held_for_upstream.clear()
-        self._held_for_client.append(error.to_event())
+        self._held_for_client.append(self._error_event(error))
         actions: list[Action] = []
         if close_upstream:  # first: it may only mean abandoning a handshake, which is instant
             actions.append(CloseUpstream(CloseCode.GOING_AWAY, upstream_reason))
         actions += self._close_client(CloseClient(close_code, close_reason(error.message)))
         return actions
+
+
+def _model_scoped(parse: Parser, allowed: tuple[str, ...]) -> Parser:
+    """``parse``, also refusing a ``session.start`` whose model a gateway token does not allow (the
+    model GPT-Live names there, not in the URL). Only sessions with such a token pay for it."""
+
+    def parse_scoped(data: str) -> dict[str, Any]:
+        event = parse(data)
+        if event.get("type") != "session.start":
+            return event
+        model = event["session"]["model"]  # validated: session.start needs session.model
+        if model_allowed(allowed, model):
+            return event
+        event_id = event.get("event_id")
+        raise RejectedFrame(
+            GatewayError(
+                "token_scope_denied",
+                f"This token does not allow model {model!r}; it allows: {', '.join(allowed)}.",
+                param="session.model",
+                client_event_id=event_id if isinstance(event_id, str) else None,
+            )
+        )
+
+    return parse_scoped

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import __version__
 from .answers import HttpAnswer, error_body
 from .auth import TOKENS_PATH
-from .handshake import REALTIME_PATHS
+from .endpoints import websocket_endpoint_for
 
 __all__ = ["HEALTH_PATH", "TOKENS_PATH", "HttpAnswer", "http_answer"]
 
@@ -16,7 +16,8 @@ def http_answer(method: str, path: str, wants_websocket: bool) -> HttpAnswer | N
     """The HTTP answer for a request, or None when it is a realtime upgrade to carry out."""
     if path == HEALTH_PATH:
         return HttpAnswer(200, {"status": "ok", "version": __version__})
-    if path not in REALTIME_PATHS:
+    endpoint = websocket_endpoint_for(path)
+    if endpoint is None:
         return HttpAnswer(
             404,
             error_body("not_found", f"No such endpoint: {path}. Connect a WebSocket to /v1/realtime."),
@@ -26,8 +27,7 @@ def http_answer(method: str, path: str, wants_websocket: bool) -> HttpAnswer | N
             426,
             error_body(
                 "upgrade_required",
-                "This endpoint speaks the OpenAI Realtime protocol over WebSocket: "
-                "open ws(s)://<host>/v1/realtime?model=...&provider=openai|azure|simulator.",
+                f"This endpoint ({endpoint.title}) speaks WebSocket: {endpoint.how_to_connect}",
             ),
             {"Upgrade": "websocket"},  # RFC 9110 15.5.22: a 426 names the protocol to switch to
         )

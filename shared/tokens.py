@@ -190,11 +190,11 @@ def verify(token: str, secret: str, now: float) -> TokenClaims:
     return claims
 
 
-def check_scope(claims: TokenClaims, provider: str, models: Sequence[str]) -> None:
+def check_scope(claims: TokenClaims, provider: str, models: Sequence[str] | None) -> None:
     """Refuse (HTTP 403) a provider, or a model, the token does not allow.
 
     ``models`` are the names the session is known by (as asked and after ``MODEL_ALIASES``); one
-    allowed name is enough.
+    allowed name is enough. None: no model is known yet (only the provider is checked).
     """
     if claims.providers and provider not in claims.providers:
         raise TokenError(
@@ -203,7 +203,7 @@ def check_scope(claims: TokenClaims, provider: str, models: Sequence[str]) -> No
             403,
             claims.subject,
         )
-    if claims.models and not any(model_allowed(claims.models, model) for model in models):
+    if models is not None and claims.models and not any(model_allowed(claims.models, m) for m in models):
         raise TokenError(
             "token_scope_denied",
             f"This token does not allow model {models[0]!r}; it allows: {', '.join(claims.models)}.",

@@ -49,8 +49,10 @@ def _gateway(
 def gateway(
     runtime: str, fake_upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
-    """A gateway as deployed today: OpenAI and Azure are the fake's GA endpoints; and the simulator."""
+    """A gateway as deployed today: OpenAI and Azure are the fake's GA endpoints (OpenAI's GPT-Live and
+    translation the fake's too); and the simulator."""
     env = {
+        "OPENAI_BASE_URL": fake_upstream.openai_base,
         "OPENAI_REALTIME_URL": fake_upstream.url,
         "OPENAI_API_KEY": OPERATOR_KEY,
         "AZURE_OPENAI_ENDPOINT": fake_upstream.http_base,
@@ -80,6 +82,10 @@ def beta_gateway(
 
 @pytest.fixture(scope="session")
 def unreachable_gateway(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    """A gateway whose OpenAI endpoint is a closed port on loopback, and no operator key."""
-    env = {"OPENAI_REALTIME_URL": f"ws://127.0.0.1:{free_port()}/v1/realtime"}
+    """A gateway whose OpenAI endpoints are a closed port on loopback, and no operator key."""
+    port = free_port()
+    env = {
+        "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{port}/v1/realtime",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+    }
     yield from _gateway(runtime, env, tmp_path_factory, "unreachable")

@@ -11,6 +11,8 @@ Layout:
 - `server`: GA server events, including those shared verbatim with beta.
 - `server_beta`: beta-only server events and beta-shaped variants (`Beta...`).
 - `registry`: the type-name tables and `validate_client_event` / `validate_server_event`.
+- `live`: GPT-Live's client events (primary socket, sideband, fork).
+- `realtime_translation`: realtime translation's client events.
 
 Every model allows (and keeps) unknown fields; required fields are the protocol's. Validation
 is a dict lookup from the event's `type` to its model followed by `Model.model_validate`.
@@ -56,6 +58,12 @@ from .items import (
     McpListToolsItem,
     MessageItem,
 )
+from .live import (
+    LIVE_CLIENT_EVENT_MODELS,
+    LIVE_FORK_CLIENT_EVENT_MODELS,
+    LIVE_SIDEBAND_CLIENT_EVENT_MODELS,
+)
+from .realtime_translation import TRANSLATION_CLIENT_EVENT_MODELS
 from .registry import (
     BETA_SERVER_EVENT_TYPES,
     CLIENT_EVENT_TYPES,
@@ -152,6 +160,10 @@ __all__ = [
     "CLIENT_EVENT_TYPES",
     "GA_SERVER_EVENT_MODELS",
     "GA_SERVER_EVENT_TYPES",
+    "LIVE_CLIENT_EVENT_MODELS",
+    "LIVE_FORK_CLIENT_EVENT_MODELS",
+    "LIVE_SIDEBAND_CLIENT_EVENT_MODELS",
+    "TRANSLATION_CLIENT_EVENT_MODELS",
     "BetaConversationItemCreatedEvent",
     "BetaConversationItemRetrievedEvent",
     "BetaResponse",

@@ -14,17 +14,35 @@ Modules: ``session`` (state machine), ``response`` (a paced response stream), ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from ..wire import dumps
 from .events import Event
 from .session import SimSession
 
-__all__ = ["Simulator"]
+
+class SimulatedSession(Protocol):
+    """An in-process provider session (``provider=simulator``), whatever its protocol: client events
+    in, server frames out (see :class:`Simulator`)."""
+
+    @property
+    def ended(self) -> bool:
+        """The session is over (its last frames were returned): the gateway closes the client (1000)."""
+        ...
+
+    def start(self, now: float) -> list[str]: ...
+    def receive(self, event: dict[str, Any], now: float) -> list[str]: ...
+    def poll(self, now: float) -> list[str]: ...
+    def next_deadline(self) -> float | None: ...
+
+
+__all__ = ["SimulatedSession", "Simulator"]
 
 
 class Simulator:
     """One simulated realtime session; every method returns the frames to send, in order."""
+
+    ended = False  # a Realtime session ends when the client goes
 
     def __init__(self, model: str, *, pace: float, now: float) -> None:
         self._session = SimSession(model, pace)

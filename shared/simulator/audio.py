@@ -26,7 +26,8 @@ _PUNCTUATION = frozenset(".,;:!?")
 
 @dataclass(frozen=True, slots=True)
 class AudioFormat:
-    """A GA audio format: ``audio/pcm`` (PCM16 LE, 24 kHz mono) or G.711 ``audio/pcmu``/``pcma`` (8 kHz)."""
+    """A GA audio format: ``audio/pcm`` (PCM16 LE mono, 24 kHz; GPT-Live also 16 kHz) or G.711
+    ``audio/pcmu``/``pcma`` (8 kHz)."""
 
     kind: str
     rate: int
@@ -47,6 +48,7 @@ class AudioFormat:
 
 
 PCM24K = AudioFormat("audio/pcm", 24000, 2)
+PCM16K = AudioFormat("audio/pcm", 16000, 2)
 
 
 def base64_decoded_size(b64: str) -> int:
@@ -65,7 +67,7 @@ _SYLLABLE_SHAPES: tuple[tuple[float, float, tuple[float, float, float, float]], 
     (172.0, 155.0, (1.0, 0.45, 0.25, 0.30)),
 )
 _PEAK = 0.3 * 32767
-_tables: dict[str, tuple[bytes, ...]] = {}  # format kind -> (silence, syllable 1, syllable 2, ...)
+_tables: dict[tuple[str, int], tuple[bytes, ...]] = {}  # format -> (silence, syllable 1, syllable 2, ...)
 _syllables: list[array[int]] = []  # the shapes as PCM16 samples, computed once
 
 
@@ -90,7 +92,9 @@ def _syllable_samples(
     return out
 
 
-def _encode(samples: array[int], kind: str) -> bytes:
+def _encode(samples: array[int], kind: str, rate: int) -> bytes:
+    if rate == 16000:  # 24 kHz -> 16 kHz: two samples of every three (all energy < 1 kHz)
+        samples = array("h", (sample for index, sample in enumerate(samples) if index % 3 != 2))
     if kind == "audio/pcmu":
         return bytes(ulaw_encode(s) for s in samples[::3])  # 24 kHz -> 8 kHz: all energy < 1 kHz
     if kind == "audio/pcma":
@@ -101,16 +105,18 @@ def _encode(samples: array[int], kind: str) -> bytes:
     return samples.tobytes()
 
 
-def syllable_tables(kind: str) -> tuple[bytes, ...]:
-    """Silence then each syllable shape, encoded for ``kind``; computed on first use, then cached."""
-    tables = _tables.get(kind)
+def syllable_tables(kind: str, rate: int = 24000) -> tuple[bytes, ...]:
+    """Silence then each syllable shape, encoded for ``kind`` at ``rate`` (PCM 24 or 16 kHz; G.711 is
+    8 kHz whatever it says); computed on first use, then cached."""
+    rate = 16000 if kind == "audio/pcm" and rate == 16000 else 24000
+    tables = _tables.get((kind, rate))
     if tables is None:
         if not _syllables:
             voiced = PCM24K.rate * SYLLABLE_MS // 1000 * 4 // 5  # the rest is a gap between syllables
             envelope = [math.sin(math.pi * i / voiced) ** 2 for i in range(voiced)]
             _syllables.extend(_syllable_samples(*shape, envelope) for shape in _SYLLABLE_SHAPES)
         silence = array("h", bytes(2 * len(_syllables[0])))
-        tables = _tables[kind] = tuple(_encode(s, kind) for s in [silence, *_syllables])
+        tables = _tables[kind, rate] = tuple(_encode(s, kind, rate) for s in [silence, *_syllables])
     return tables
 
 
@@ -128,7 +134,7 @@ class SpeechTrack:
         speed = min(max(speed, 0.25), 1.5)
         self.syllables = max(1, round(len(text) * MS_PER_CHAR / (SYLLABLE_MS * speed)))
         self.chunks = self.syllables * SYLLABLE_MS // CHUNK_MS
-        self._tables = syllable_tables(fmt.kind)
+        self._tables = syllable_tables(fmt.kind, fmt.rate)
         self._chunk_bytes = len(self._tables[0]) * CHUNK_MS // SYLLABLE_MS
 
     @property

@@ -26,7 +26,14 @@ refuses GA names and values the same way (``session.type``, ``session.audio``, .
 a flat beta session, ``conversation.item.created``, ``response.text.delta``, ``response.audio.delta``
 + ``response.audio_transcript.delta``.
 
-Any other path is answered 404, a handshake with no key (``Authorization`` or ``api-key``) 401.
+**GPT-Live and realtime translation** (``/v1/live/sessions``, its ``/attach`` and ``/fork``,
+``/v1/realtime/translations``): :mod:`support.fake_live`, as strict as the SDK's types.
+
+**Call sideband** (``/v1/realtime?call_id=``, no model): the GA personality, for a call the fake
+knows (an id starting ``rtc_``; any other: 404); the provider says nothing first.
+
+Any other path is answered 404, a handshake with no key (``Authorization`` or ``api-key``) 401, and
+one whose key is a gateway token (``rgw_...``: it must never leave the gateway) 401 too.
 
 Scenarios, chosen by the model (``model``, or Azure's ``deployment``), in both personalities
 ------------------------------------------------------------------------------------------
@@ -42,6 +49,9 @@ Scenarios, chosen by the model (``model``, or Azure's ``deployment``), in both p
 - ``burst-<n>``: accept, send ``session.created`` and ``n`` numbered ``test.burst`` events at once.
 - ``slow-<ms>``: wait ``ms`` before answering the handshake (client events must be held meanwhile).
 - ``silent``: accept and send nothing until the client speaks.
+
+Where the URL names no model (GPT-Live, a call sideband), the key names the scenario: ``Bearer
+scenario-reject-429``.
 
 Server VAD
 ----------
@@ -702,7 +712,10 @@ class FakeUpstream:
     """Start with :meth:`start`; ``url`` / ``beta_url`` are its endpoints; ``connections`` what it saw."""
 
     def __init__(self) -> None:
+        from support.fake_live import LiveRegistry
+
         self.connections: list[UpstreamConnection] = []
+        self.live_sessions = LiveRegistry()  # GPT-Live sessions running or stored (for sidebands, forks)
         self._changed = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -718,6 +731,12 @@ class FakeUpstream:
     def beta_url(self) -> str:
         """The beta endpoint, as OpenAI's was before it retired beta."""
         return f"ws://127.0.0.1:{self.port}/beta/v1/realtime"
+
+    @property
+    def openai_base(self) -> str:
+        """For ``OPENAI_BASE_URL``: GPT-Live on ``/v1/live/sessions``, translation on
+        ``/v1/realtime/translations``, the GA personality on ``/v1/realtime``."""
+        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def http_base(self) -> str:
@@ -785,26 +804,43 @@ class FakeUpstream:
             self._changed.notify_all()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        from support import fake_live  # it builds on this module
+
         speaks: Personality | None = (
             Ga if request.path in GA_PATHS else Beta if request.path in BETA_PATHS else None
         )
+        live = fake_live.route(request.path)
         connection = UpstreamConnection(
             path=request.path,
             query=dict(request.query),
             headers={name.lower(): value for name, value in request.headers.items()},
-            personality=speaks.name if speaks is not None else "",
+            personality=speaks.name if speaks is not None else live[0] if live is not None else "",
         )
         self.connections.append(connection)
         self._notify()
-        if speaks is None:
+        if speaks is None and live is None:
             return _error_response(404, f"Invalid URL (GET {request.path})")
         if "authorization" not in connection.headers and "api-key" not in connection.headers:
             return _error_response(401, "You didn't provide an API key.", "missing_api_key")
+        key = connection.headers.get("authorization", "").removeprefix("Bearer ")
+        key = key or connection.headers["api-key"]
+        if key.startswith("rgw_"):
+            return _error_response(401, "Incorrect API key provided.", "invalid_api_key")
         model = connection.query.get("model") or connection.query.get("deployment") or ""
-        if model.startswith("reject-"):
-            return _error_response(int(model.removeprefix("reject-")), "scripted", "scripted")
-        if model.startswith("slow-"):
-            await asyncio.sleep(int(model.removeprefix("slow-")) / 1000)
+        scenario = model
+        if not scenario and key.startswith("scenario-"):  # no model in the URL: the key names it
+            scenario = key.removeprefix("scenario-")
+        if scenario.startswith("reject-"):
+            return _error_response(int(scenario.removeprefix("reject-")), "scripted", "scripted")
+        if scenario.startswith("slow-"):
+            await asyncio.sleep(int(scenario.removeprefix("slow-")) / 1000)
+        call_id = connection.query.get("call_id")
+        if speaks is not None and call_id is not None and not call_id.startswith("rtc_"):
+            return _error_response(404, f"Call '{call_id}' not found.", "call_not_found")
+        if live is not None and live[0] != "translation":
+            refused = fake_live.live_handshake_refusal(self.live_sessions, *live)
+            if refused is not None:
+                return _error_response(refused[0], refused[1], "session_not_found")
         socket = web.WebSocketResponse()
         try:
             await socket.prepare(request)
@@ -812,7 +848,15 @@ class FakeUpstream:
             connection.closed.set()
             return socket
         try:
-            await self._converse(socket, connection, speaks, model)
+            if live is None:
+                assert speaks is not None
+                await self._converse(socket, connection, speaks, model)
+            elif live[0] == "translation":
+                await fake_live.converse_translation(socket, connection, model, self._send, self._notify)
+            else:
+                await fake_live.converse_live(
+                    self.live_sessions, socket, connection, *live, scenario, self._send, self._notify
+                )
         finally:
             connection.close_code = socket.close_code
             connection.closed.set()
@@ -836,7 +880,7 @@ class FakeUpstream:
             await socket.close(code=REFUSAL_CLOSE_CODE, message=reason.encode())
             return
         conversation = Conversation(speaks, model)
-        if model != "silent":
+        if model != "silent" and "call_id" not in connection.query:  # a call's sideband is not greeted
             for event in conversation.created():
                 await self._send(socket, connection, event)
         if model.startswith("close-"):

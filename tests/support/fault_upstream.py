@@ -6,8 +6,9 @@ hand, so it can fail where a library would not let it: mid-frame, with frames no
 or by never finishing the handshake. It runs on its own thread and event loop, so any test (sync
 or async, any loop) can use it.
 
-The fault is chosen per connection by the ``model`` the gateway forwards (``?model=<fault>``);
-:data:`FAULTS` lists them. Unless a fault says otherwise, it completes the handshake, sends one
+The fault is chosen per connection by the ``model`` the gateway forwards (``?model=<fault>``), or,
+where the URL names no model (GPT-Live), by the key (``Bearer scenario-<fault>``); :data:`FAULTS`
+lists them. Unless a fault says otherwise, it completes the handshake, sends one
 ``session.created`` (GA shape), does its thing, then reads what the gateway sends until it goes.
 
 A refused TCP connection needs no server: :func:`closed_port` gives a port nothing listens on.
@@ -228,7 +229,9 @@ class FaultUpstream:
                 name, _, value = line.partition(":")
                 if name:
                     connection.headers[name.strip().lower()] = value.strip()
-            connection.fault = connection.query.get("model", "")
+            key = connection.headers.get("authorization", "").removeprefix("Bearer ")
+            by_key = key.removeprefix("scenario-") if key.startswith("scenario-") else ""
+            connection.fault = connection.query.get("model") or by_key
             self._notify()
             handler, argument = _handler_for(connection.fault)
             assert release is not None

@@ -520,3 +520,160 @@ def test_server_required_fields_match_sdk(protocol: str, name: str) -> None:
     for key in SERVER_MINIMAL[protocol][name]:
         partial = {k: v for k, v in event.items() if k != key}
         assert not _sdk_accepts(model, partial), key
+
+
+# --- GPT-Live and realtime translation: parity with the SDK's types -------------------------------
+
+_LIVE_SESSION = {"model": "gpt-live-1"}
+# Minimal valid events of every Live vocabulary: every key besides `type` is required.
+LIVE_MINIMAL: dict[str, dict[str, Any]] = {
+    "session.start": {"session": _LIVE_SESSION},
+    "session.update": {"session": {}},
+    "session.input_audio.append": {"audio": "AAAA"},
+    "session.input_audio.mute": {},
+    "session.input_audio.unmute": {},
+    "session.output_audio.fixture.play": {"audio": "AAAA"},
+    "session.instructions.append": {"content": "c"},
+    "session.thinking.append": {"content": "c"},
+    "session.commentary.append": {"content": "c"},
+    "decision.create": {"event_id": "evt_1"},
+    "decision.item.create": {"item": {"type": "message", "role": "user", "content": "hi"}},
+    "decision.item.delete": {"item_id": "item_1"},
+    "response.item.create": {"item": {"type": "message", "role": "user", "content": "hi"}},
+    "response.create": {},
+    "session.close": {},
+    "transport.dtmf.send": {"event": "5"},
+}
+# What differs on a fork: its session.start carries overrides only (none required).
+LIVE_FORK_MINIMAL = {**LIVE_MINIMAL, "session.start": {"session": {}}}
+TRANSLATION_MINIMAL: dict[str, dict[str, Any]] = {
+    "session.update": {"session": {}},
+    "session.input_audio_buffer.append": {"audio": "AAAA"},
+    "session.close": {},
+}
+
+
+def _live_tables() -> list[tuple[str, dict[str, type], dict[str, dict[str, Any]], Any]]:
+    live = pytest.importorskip("openai.types.live")
+    realtime = pytest.importorskip("openai.types.realtime")
+    return [
+        ("primary", events.LIVE_CLIENT_EVENT_MODELS, LIVE_MINIMAL, live.ClientEvent),
+        ("sideband", events.LIVE_SIDEBAND_CLIENT_EVENT_MODELS, LIVE_MINIMAL, live.ConnectClientEvent),
+        ("fork", events.LIVE_FORK_CLIENT_EVENT_MODELS, LIVE_FORK_MINIMAL, live.ForkClientEvent),
+        (
+            "translation",
+            events.TRANSLATION_CLIENT_EVENT_MODELS,
+            TRANSLATION_MINIMAL,
+            realtime.RealtimeTranslationClientEvent,
+        ),
+    ]
+
+
+@pytest.mark.parametrize("vocabulary", ["primary", "sideband", "fork", "translation"])
+def test_every_sdk_client_event_of_live_and_translation_is_known(vocabulary: str) -> None:
+    (ours, _, sdk_union) = next((t[1], t[2], t[3]) for t in _live_tables() if t[0] == vocabulary)
+    assert set(ours) == set(_sdk_models(sdk_union))
+
+
+def _live_cases() -> list[tuple[str, str]]:
+    return [
+        (vocabulary, name)
+        for vocabulary, table, minimal in (
+            ("primary", events.LIVE_CLIENT_EVENT_MODELS, LIVE_MINIMAL),
+            ("sideband", events.LIVE_SIDEBAND_CLIENT_EVENT_MODELS, LIVE_MINIMAL),
+            ("fork", events.LIVE_FORK_CLIENT_EVENT_MODELS, LIVE_FORK_MINIMAL),
+            ("translation", events.TRANSLATION_CLIENT_EVENT_MODELS, TRANSLATION_MINIMAL),
+        )
+        for name in table
+        if name in minimal
+    ]
+
+
+@pytest.mark.parametrize(("vocabulary", "name"), _live_cases())
+def test_live_and_translation_required_fields_match_sdk(vocabulary: str, name: str) -> None:
+    _, ours, minimal, sdk_union = next(t for t in _live_tables() if t[0] == vocabulary)
+    sdk = _sdk_models(sdk_union)[name]
+    event = _event(name, minimal[name])
+    assert _sdk_accepts(sdk, event)
+    assert ours[name].model_validate(event)
+    for key in minimal[name]:
+        partial = {k: v for k, v in event.items() if k != key}
+        assert not _sdk_accepts(sdk, partial), key
+        with pytest.raises(ValidationError):
+            ours[name].model_validate(partial)
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "event"),
+    [
+        ("primary", {"type": "session.start", "session": {"model": 1}}),
+        (
+            "primary",
+            {
+                "type": "session.start",
+                "session": {"model": "m", "audio": {"format": {"type": "audio/pcm", "rate": 8000}}},
+            },
+        ),
+        (
+            "primary",
+            {"type": "session.start", "session": {"model": "m", "audio": {"format": {"type": "audio/opus"}}}},
+        ),
+        (
+            "primary",
+            {"type": "session.start", "session": {"model": "m", "delegation": {"type": "responses"}}},
+        ),
+        (
+            "primary",
+            {"type": "session.start", "session": {"model": "m", "input": [{"role": "tool", "content": []}]}},
+        ),
+        ("primary", {"type": "session.start", "session": {"model": "m", "store": [1]}}),
+        ("primary", {"type": "session.instructions.append", "content": ["not", "a", "string"]}),
+        ("primary", {"type": "session.update", "session": {"delegation": {"type": "elsewhere"}}}),
+        ("fork", {"type": "session.start", "session": {"delegation": {"type": "decisions"}}}),
+        (
+            "translation",
+            {
+                "type": "session.update",
+                "session": {"audio": {"input": {"noise_reduction": {"type": "loud"}}}},
+            },
+        ),
+        ("translation", {"type": "session.update", "session": {"audio": {"input": {"transcription": {}}}}}),
+    ],
+)
+def test_live_and_translation_wrong_shapes_are_refused_as_the_sdk_refuses_them(
+    vocabulary: str, event: dict[str, Any]
+) -> None:
+    _, ours, _, sdk_union = next(t for t in _live_tables() if t[0] == vocabulary)
+    with pytest.raises(ValidationError):
+        ours[event["type"]].model_validate(event)
+    assert not _sdk_accepts(_sdk_models(sdk_union)[event["type"]], event)
+
+
+def test_live_accepts_what_the_sdk_sends_for_a_full_session_start() -> None:
+    session = {
+        "model": "gpt-live-1.1",
+        "audio": {"format": {"type": "audio/pcm", "rate": 16000}, "output": {"voice": {"id": "voice_1"}}},
+        "delegation": {
+            "type": "responses",
+            "responses": {"model": "gpt-5", "tools": [{"type": "web_search"}]},
+        },
+        "input": [
+            {"role": "developer", "content": [{"text": "Be brief."}]},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "Hi."}]},
+        ],
+        "instructions": "Sois bref.",
+        "store": True,
+        "triggers": [
+            {
+                "type": "decisions",
+                "event_type": "session.input_transcript.delta",
+                "decisions": {"questions": []},
+            }
+        ],
+    }
+    event = {"type": "session.start", "event_id": "go", "session": session}
+    assert _sdk_accepts(
+        _sdk_models(pytest.importorskip("openai.types.live").ClientEvent)["session.start"], event
+    )
+    model = events.LIVE_CLIENT_EVENT_MODELS["session.start"].model_validate(event)
+    assert model.model_dump(exclude_none=True) == event
