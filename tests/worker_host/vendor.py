@@ -111,18 +111,21 @@ def download(dest: Path) -> list[Path]:
     return wheels
 
 
-def unpack(wheels: list[Path]) -> None:
+def unpack(wheels: list[Path], target: Path = TARGET) -> None:
+    """Unpack ``wheels`` into ``target``, in place of whatever was there (python_modules/ also gets
+    the stamp of the pins)."""
     # Build next to the target, then swap, so an interrupted run never leaves a
     # half-filled python_modules/ that carries a valid stamp.
-    staging = TARGET.with_name(TARGET.name + ".tmp")
+    staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging.mkdir(parents=True)
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(staging)
-    (staging / STAMP.name).write_text(json.dumps(wanted_stamp(), indent=2) + "\n")
-    shutil.rmtree(TARGET, ignore_errors=True)
-    staging.rename(TARGET)
+    if target == TARGET:
+        (staging / STAMP.name).write_text(json.dumps(wanted_stamp(), indent=2) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
 
 
 def main(argv: list[str] | None = None) -> int:
