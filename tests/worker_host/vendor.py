@@ -37,7 +37,9 @@ STAMP = TARGET / ".vendor-stamp.json"
 PLATFORM = "pyemscripten_2026_0_wasm32"
 PYTHON_VERSION = "3.14"
 
-# (distribution, version, sha256 of the wheel pip picks for PLATFORM/3.14).
+# (distribution, version, sha256 of the wheel pip picks for PLATFORM/3.14). pydantic lies inside
+# the range pyproject.toml declares for Pyodide (tests/unit/test_dependencies.py); tests/deps/check.py
+# also runs the Worker on that range's newest and lowest releases.
 # pydantic's own requirements: pydantic-core==2.50.5, annotated-types>=0.6.0,
 # typing-extensions>=4.16.0, typing-inspection>=0.4.4. workers-runtime-sdk has none.
 PINS: list[tuple[str, str, str]] = [
