@@ -32,6 +32,7 @@ aiohttp, the handler of an upgraded connection (``request.protocol``, a
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 from collections.abc import Callable
 from typing import Any
 from typing import Protocol as Interface
@@ -46,6 +47,9 @@ except ImportError:  # websockets built without its C extension
     from websockets.utils import apply_mask
 
 __all__ = ["AiohttpConnection", "UnsupportedRelease", "apply_mask", "check"]
+
+# The check's own protocols log where the gateway's do (standalone.websocket): warnings only.
+_LOGGER = logging.getLogger("realtime_gateway.websocket")
 
 
 class UnsupportedRelease(RuntimeError):
@@ -124,7 +128,7 @@ def _mask_is_xor() -> bool:
 
 def _client_frames(*sends: Callable[[Protocol], None]) -> list[bytes]:
     """What a client writes for each of ``sends``, one frame each (masked, as clients send them)."""
-    client = Protocol(Side.CLIENT)
+    client = Protocol(Side.CLIENT, logger=_LOGGER)
     frames = []
     for send in sends:
         send(client)
@@ -142,7 +146,7 @@ def _parser_passes_each_frame_on() -> bool:
         lambda ws: ws.send_ping(b"ping"),
         lambda ws: ws.send_close(1000, "bye"),
     )
-    server = Protocol(Side.SERVER, max_size=1 << 10)
+    server = Protocol(Side.SERVER, max_size=1 << 10, logger=_LOGGER)
     events: list[Any] = []
     for frame in (first, start, end, ping, close):  # the second text frame never reaches it
         server.receive_data(frame)
@@ -158,7 +162,7 @@ def _parser_passes_each_frame_on() -> bool:
 
 
 def _oversized_header_is_refused() -> bool:
-    server = Protocol(Side.SERVER, max_size=1 << 10)
+    server = Protocol(Side.SERVER, max_size=1 << 10, logger=_LOGGER)
     # A masked text frame of 1 MiB: its header only (64-bit length, then the masking key).
     server.receive_data(b"\x81\xff" + (1 << 20).to_bytes(8, "big") + b"\x00\x00\x00\x00")
     written = b"".join(server.data_to_send())
