@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 WORKER_PORT ?= 8787
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: run worker test worker-deps chromium format clean
+.PHONY: run worker test deps-check worker-deps chromium format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,18 +49,28 @@ chromium:
 	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip"; fi; \
 	fi
 
-# Lint, then every test, on both runtimes, with every real client of the matrix.
+# Lint, then every test, on both runtimes, with every real client of the matrix; then the relay's
+# end-to-end tests again on clean installs at the oldest and the newest releases the declared
+# dependency ranges admit (deps-check).
 test: worker-deps chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/deps/check.py
+
+# The tests marked `deps` against .venv-deps/{newest,lowest}: each a venv holding only
+# `pip install '.[standalone]'` and the Worker's packages, rebuilt from scratch on every run, at the
+# newest releases the ranges in pyproject.toml admit and at their lower bounds (docs/dependencies.md;
+# about a minute more: both ends are built and tested side by side).
+deps-check: worker-deps
+	$(BIN)/python tests/deps/check.py
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-deps .pytest_cache .ruff_cache
 
 # The benchmark suite (not part of `make test`; 8-12 minutes, more the first time: it installs the
 # peers into bench/.cache): the gateway, Portkey and LiteLLM, and the Worker on the local Pyodide host,

@@ -38,7 +38,8 @@ def format_aliases(aliases: Mapping[str, str]) -> str:
 class Settings(BaseModel):
     """What an operator configures. Field aliases are the environment variable names."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # protected_namespaces: pydantic before 2.10 reserves every ``model_`` name (``model_aliases``).
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", protected_namespaces=())
 
     default_provider: ProviderName = Field(
         "openai", alias="DEFAULT_PROVIDER", description="Provider used when the client names none."

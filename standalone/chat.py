@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websockets
+from websockets.asyncio.client import connect
 
 TEXT_DELTAS = frozenset(
     {
@@ -62,7 +63,8 @@ async def run_chat(
 ) -> int:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
-        connection = await websockets.connect(session_url(url, provider, model), additional_headers=headers)
+        # websockets' asyncio client (websockets.connect is the legacy one before websockets 14).
+        connection = await connect(session_url(url, provider, model), additional_headers=headers)
     except (OSError, websockets.InvalidHandshake) as exc:
         print(f"could not connect to {url}: {exc}", file=sys.stderr)
         return 1

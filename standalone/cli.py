@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.metadata
 import logging
 import os
+import platform
 import ssl
 import sys
 import time
@@ -93,8 +95,14 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | None = None) -> int:
     from aiohttp import web
 
+    from .internals import UnsupportedRelease, check
     from .server import create_app, shutdown_budget
 
+    try:
+        check()
+    except UnsupportedRelease as error:
+        print(f"realtime-gateway: {error}", file=sys.stderr)
+        return 1
     tls = None
     if tls_cert and tls_key:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -111,6 +119,7 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
         file=sys.stderr,
         flush=True,
     )
+    logging.getLogger("realtime_gateway").info("running on %s", running_on())
     # SIGTERM (or Ctrl-C): stop listening, tell every client and close every session
     # (server.py's on_shutdown), then exit, all within SHUTDOWN_TIMEOUT_SECONDS.
     _, handlers_timeout = shutdown_budget(settings)
@@ -128,6 +137,21 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
     )
     logging.getLogger("realtime_gateway").info("gateway stopped")
     return 0
+
+
+# The libraries the standalone server runs on (uvloop only where it is installed).
+LIBRARIES = ("aiohttp", "websockets", "pydantic", "pydantic-core", "uvloop")
+
+
+def running_on() -> str:
+    """This gateway's version and those of Python and its libraries, for the start-up log line."""
+    parts = [f"Python {platform.python_version()}"]
+    for name in ("realtime-gateway", *LIBRARIES):
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:  # not installed (run from a source tree)
+            continue
+    return ", ".join(parts)
 
 
 def _freeze_startup_objects() -> None:

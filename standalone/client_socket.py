@@ -2,22 +2,22 @@
 
 aiohttp serves every HTTP request and writes the ``101 Switching Protocols`` answer; then the
 connection is handed to a :class:`ClientSocket`, which becomes the transport's protocol, so bytes
-go from the transport's callback straight to the relay (see :meth:`ClientSocket.listen`).
+go from the transport's callback straight to the relay (see :meth:`ClientSocket.listen`; what that
+takes from aiohttp beyond its documented API is :class:`standalone.internals.AiohttpConnection`).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 from websockets.datastructures import Headers
 from websockets.http11 import Request
-from websockets.protocol import Protocol, Side
+from websockets.protocol import Side
 from websockets.server import ServerProtocol
 
 from shared.answers import error_body
 from shared.routes import HttpAnswer
 
+from .internals import AiohttpConnection
 from .websocket import PROTOCOL_LOGGER, Listener, PeerSocket
 
 # aiohttp writes its own Date and Server headers.
@@ -60,12 +60,13 @@ class ClientSocket(PeerSocket):
         ping_timeout: float,
     ) -> None:
         super().__init__(
-            Protocol(Side.SERVER, max_size=max_size or None, logger=PROTOCOL_LOGGER),
             listener,
+            side=Side.SERVER,
+            max_size=max_size or None,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
         )
-        self._handler: Any = None  # aiohttp's RequestHandler, the transport's first protocol
+        self._aiohttp: AiohttpConnection | None = None  # the transport's first protocol
 
     async def accept(
         self, request: web.Request, headers: dict[str, str], max_buffered_bytes: int
@@ -75,8 +76,7 @@ class ClientSocket(PeerSocket):
         await response.prepare(request)
         if request.transport is None:  # the connection was lost while the answer was written
             raise ConnectionResetError("the client left during the handshake")
-        self._handler = request.protocol
-        self._handler.keep_alive(False)  # no HTTP request follows a WebSocket on this connection
+        self._aiohttp = AiohttpConnection(request)
         self.start(request.transport, max_buffered_bytes)
         return response
 
@@ -89,13 +89,13 @@ class ClientSocket(PeerSocket):
         the client's answer to its close frame then. The end of the connection is passed back to
         aiohttp's handler, which does its own bookkeeping with it.
         """
-        handler, transport = self._handler, self.transport
-        if handler is None or transport is None or self.lost:
+        aiohttp, transport = self._aiohttp, self.transport
+        if aiohttp is None or transport is None or self.lost:
             return
-        if handler.transport is None:  # aiohttp already saw the connection end: so must we
+        if aiohttp.ended:  # aiohttp already saw the connection end: so must we
             self.feed_eof()
             return
-        handler.set_parser(_Tail(self))
+        aiohttp.hand_over(self)
         transport.set_protocol(self)
 
     # -- asyncio.Protocol, once listening -----------------------------------------------------------------
@@ -108,19 +108,5 @@ class ClientSocket(PeerSocket):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.feed_eof()
-        if self._handler is not None:
-            self._handler.connection_lost(exc)
-
-
-class _Tail:
-    """The payload parser aiohttp gives the bytes it read after the upgrade, before :meth:`listen`."""
-
-    def __init__(self, socket: ClientSocket) -> None:
-        self._socket = socket
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        self._socket.feed(data)
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self._socket.feed_eof()
+        if self._aiohttp is not None:
+            self._aiohttp.lost(exc)

@@ -7,7 +7,8 @@ every frame a realtime session carries is a complete, unfragmented text frame, s
 text frames itself (:func:`text_payload`), and hands websockets every other frame (control
 frames, fragments, anything unusual) whole, so its parser always starts at a frame boundary and
 keeps the protocol's state, checks and errors. Outgoing text frames are built by
-:func:`text_frame`.
+:func:`text_frame`. What this relies on in websockets beyond its documented API is in
+:mod:`standalone.internals`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 
-from websockets.speedups import apply_mask
+from .internals import apply_mask
 
 # The first byte of a text frame that is a whole message: FIN set, no reserved bits, opcode 1.
 WHOLE_TEXT = 0x81

@@ -17,6 +17,7 @@ from typing import Protocol as Interface
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
+from websockets.protocol import Side
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
@@ -60,7 +61,14 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
         protocol = ClientProtocol(
             self.uri, subprotocols=offered or None, max_size=max_size or None, logger=PROTOCOL_LOGGER
         )
-        super().__init__(protocol, listener, ping_interval=ping_interval, ping_timeout=ping_timeout)
+        super().__init__(
+            listener,
+            side=Side.CLIENT,
+            max_size=max_size or None,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            protocol=protocol,
+        )
         self._upstream_listener = listener
         self._headers = headers
         self._max_buffered_bytes = max_buffered_bytes

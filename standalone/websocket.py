@@ -12,6 +12,13 @@ a message, the peer's close frame, and the end of the connection (with whether t
 stopped answering pings). It learns whether writing is paused from :attr:`PeerSocket.writing_paused`
 and waits for the buffer to drain with :meth:`PeerSocket.drained`. Both sides are the protocol
 (:class:`asyncio.Protocol`) of their transport.
+
+Only websockets' documented Sans-I/O API is used here (``receive_data``, ``events_received``,
+``data_to_send``, ``send_*``, ``fail``, ``close_expected``, ``state``, and the :class:`Frame` and
+:class:`Close` events); what the socket needs to know of itself (its side, its size limit, the
+peer's close frame) it keeps, rather than reading the protocol's attributes back: those changed
+between releases (``max_size`` became ``max_message_size`` in websockets 16). What the frame fast
+path relies on beyond that is in :mod:`standalone.frames`.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from shared.errors import close_reason
 from .frames import frame_size, text_frame, text_payload
 
 # websockets logs every handshake header at DEBUG level, provider keys included: its protocols log
-# here, a logger that never passes DEBUG on, whatever level the operator sets for the rest.
+# here, a logger that never passes DEBUG on, whatever level the operator sets for the rest. Its INFO
+# lines ("connection closed" for every session since websockets 16) say less than the gateway's own
+# session lines, so only its warnings and errors pass.
 PROTOCOL_LOGGER = logging.getLogger("realtime_gateway.websocket")
-PROTOCOL_LOGGER.setLevel(logging.INFO)
+PROTOCOL_LOGGER.setLevel(logging.WARNING)
 
 # How long a closing handshake (and the frames queued before it) may take before the socket is dropped.
 CLOSE_TIMEOUT_SECONDS = 5.0
@@ -57,19 +66,26 @@ class PeerSocket:
 
     def __init__(
         self,
-        protocol: Protocol,
         listener: Listener,
         *,
+        side: Side,
+        max_size: int | None,
         ping_interval: float,
         ping_timeout: float,
+        protocol: Protocol | None = None,
     ) -> None:
+        """A connection's ``side`` (the gateway's: SERVER to a client), with ``max_size`` the largest
+        message accepted in bytes (None: no limit). ``protocol`` is websockets' for the connection
+        when it needs more than frames (a handshake), made with the same side and ``max_size``."""
         self._loop = asyncio.get_running_loop()
-        self.ws = protocol
+        self.ws = protocol or Protocol(side, max_size=max_size, logger=PROTOCOL_LOGGER)
         self._listener = listener
         self.transport: Any = None  # asyncio or uvloop transport (duck-typed: uvloop's are not asyncio's)
         # Framing (standalone.frames): frames from a server are unmasked, frames to it masked.
-        self._peer_masks = protocol.side is Side.SERVER
-        self._masks = protocol.side is Side.CLIENT
+        self._peer_masks = side is Side.SERVER
+        self._masks = side is Side.CLIENT
+        self._max_size = max_size
+        self.close_received: Close | None = None  # the peer's close frame, once it came
         self._partial = bytearray()  # the start of a frame not all read yet
         self._partial_needed = 0  # its whole length, once its header is in
         self._unsplit = False  # set once a frame is too large to wait for: websockets reads the rest
@@ -119,7 +135,7 @@ class PeerSocket:
                 return  # a large frame still coming in: no copy of it per read
             data = bytes(self._partial)
             self._partial.clear()
-        start, size, max_size, needed = 0, len(data), self.ws.max_size, 0
+        start, size, max_size, needed = 0, len(data), self._max_size, 0
         while start < size and not self._failed:
             lengths = frame_size(data, start)
             if lengths is None:
@@ -188,10 +204,9 @@ class PeerSocket:
                 data, self._fragments = b"".join(self._fragments), []
                 self._deliver(opcode, data)
         elif opcode is Opcode.CLOSE:
-            close = self.ws.close_rcvd
-            self._listener.on_close_frame(
-                self, close.code if close is not None else None, close.reason if close is not None else ""
-            )
+            # websockets checked the payload before it passed the frame on (1002 if malformed).
+            close = self.close_received = Close.parse(event.data)
+            self._listener.on_close_frame(self, close.code, close.reason)
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         if opcode is Opcode.BINARY:
@@ -323,5 +338,5 @@ class PeerSocket:
 
 def close_code_of(socket: PeerSocket) -> int | None:
     """The code of the close frame the peer sent, if it sent one."""
-    close: Close | None = socket.ws.close_rcvd
+    close = socket.close_received
     return close.code if close is not None else None

@@ -11,7 +11,8 @@ whatever the marker leaves out is read from the test's parameters (``client``, `
 ``@pytest.mark.simulator`` (the same turns against ``provider=simulator``: a separate check) is left
 out of its cell. At the end of the session every cell's outcome goes to ``build/compat.json``,
 which ``compat_table.py`` renders into the README: cells not run in this session are written as
-``not run``, so the file and the table come from one full run.
+``not run``, so the file and the table come from one full run. A run against other installs of the
+gateway's dependencies (``tests/deps/check.py``) records nothing: the matrix is the project's own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from clients import compat_table
+from support.gateway_process import dependencies_under_test
 
 NAME = "clients.compat_plugin"
 REPORTS = pytest.StashKey[dict[tuple[str, str, str], list[compat_table.Report]]]()
@@ -77,7 +79,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     reports = session.config.stash.get(REPORTS, {})
-    if not reports:
+    if not reports or dependencies_under_test():
         return
     seconds = time.monotonic() - session.config.stash[STARTED]
     results = compat_table.record(reports, seconds)

@@ -10,6 +10,9 @@ import websockets
 from support.fake_upstream import FakeUpstream
 from support.gateway_process import GatewayProcess
 
+# Also run by `make test` against the oldest and newest dependency releases (tests/deps/check.py).
+pytestmark = pytest.mark.deps
+
 APPEND_OK = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
 BAD_FRAMES = [
     ("not json {", "invalid_json", None, None),

@@ -285,6 +285,7 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {}
 RUNTIME_CODES = {("worker", "bad-accept"): "upstream_unreachable"}
 
 
+@pytest.mark.deps
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 async def test_fault_reaches_the_client_as_readme_says(
     request: pytest.FixtureRequest, fault_gateway: GatewayProcess, fault_upstream: FaultUpstream, fault: Fault
@@ -337,6 +338,7 @@ async def test_abandoned_handshake_is_dropped(
 # -- a provider that accepts and never speaks --------------------------------------------------------
 
 
+@pytest.mark.deps
 async def test_silent_provider_session_stays_usable(
     fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
 ) -> None:
@@ -357,6 +359,7 @@ async def test_silent_provider_session_stays_usable(
     assert connection.close_code is not None, "the provider got no close frame"
 
 
+@pytest.mark.deps
 async def test_client_close_code_and_reason_reach_the_provider(
     fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
 ) -> None:
@@ -520,6 +523,7 @@ async def test_stalled_provider_pushes_back_on_a_flooding_client(
     assert growth < FLOOD_BOUND_MIB, f"RSS grew {growth:.1f} MiB while {sent / MiB:.1f} MiB came in"
 
 
+@pytest.mark.deps
 async def test_stalled_provider_is_found_by_pings(
     fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
 ) -> None:
@@ -591,6 +595,7 @@ async def test_client_leaving_a_stalled_session_frees_it(
         fault_upstream.release()
 
 
+@pytest.mark.deps
 async def test_provider_reset_while_the_gateway_is_blocked_sending(
     fault_gateway: GatewayProcess, fault_upstream: FaultUpstream
 ) -> None:

@@ -323,6 +323,7 @@ def test_sdk_serialised_the_events_it_was_asked_to_send(text_turn: Turn, flavour
     ]
 
 
+@pytest.mark.deps
 def test_text_turn_frames_reach_the_provider(text_turn: Turn, flavour: Flavour) -> None:
     """GA: byte for byte, in order. Beta: ``session.update`` in GA's shape, the rest as serialised
     (the same in both interfaces)."""
@@ -362,6 +363,7 @@ def test_sdk_parses_the_relayed_session_events(text_turn: Turn, flavour: Flavour
         assert updated.session.output_modalities == ["text"]
 
 
+@pytest.mark.deps
 def test_sdk_parses_the_relayed_text_reply(text_turn: Turn, flavour: Flavour) -> None:
     events = text_turn.events
     deltas = [event for event in events if "delta" in event.type]
@@ -520,6 +522,7 @@ async def simulator_turn(gateway: GatewayProcess, output_modalities: list[str]) 
     return events
 
 
+@pytest.mark.deps
 async def test_simulator_text_turn_through_the_sdk(gateway: GatewayProcess) -> None:
     events = await simulator_turn(gateway, ["text"])
     deltas = of_type(events, "response.output_text.delta", ga_types.ResponseTextDeltaEvent)
@@ -535,6 +538,7 @@ async def test_simulator_events_are_all_known_to_the_sdk(gateway: GatewayProcess
     assert [event.type for event in events if not sdk_knows(event)] == []
 
 
+@pytest.mark.deps
 async def test_simulator_audio_turn_through_the_sdk(gateway: GatewayProcess) -> None:
     events = await simulator_turn(gateway, ["audio"])
     assert isinstance(events[-1], ga_types.ResponseDoneEvent), events[-1]

@@ -30,6 +30,7 @@ def assert_beta_session(event: dict) -> None:
     assert session["voice"] == "alloy"
 
 
+@pytest.mark.deps
 async def test_session_created_is_relayed_and_upstream_gets_the_operator_key(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
@@ -87,6 +88,7 @@ async def test_client_key_forms_reach_upstream_as_bearer(
 BROWSER_OFFER = ["realtime", f"openai-insecure-api-key.{CLIENT_KEY}", "openai-beta.realtime-v1"]
 
 
+@pytest.mark.deps
 async def test_browser_subprotocols_are_answered_with_realtime(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
@@ -200,6 +202,7 @@ async def test_azure_preview_path_speaks_beta(
     assert created["session"]["type"] == "realtime"  # a GA client: the beta session, translated
 
 
+@pytest.mark.deps
 async def test_frames_reach_upstream_byte_for_byte(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
@@ -218,6 +221,7 @@ async def test_frames_reach_upstream_byte_for_byte(
     assert received == frames
 
 
+@pytest.mark.deps
 async def test_a_fragmented_client_message_reaches_upstream_whole(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
@@ -241,6 +245,7 @@ async def until_closed(socket: websockets.ClientConnection) -> websockets.Connec
         return closed
 
 
+@pytest.mark.deps
 async def test_invalid_utf8_from_the_client_closes_1007_and_reaches_no_one(
     gateway: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:
@@ -273,6 +278,7 @@ async def test_client_burst_keeps_order(gateway: GatewayProcess, fake_upstream: 
     assert [json.loads(frame)["event_id"] for frame in received] == [f"e{n}" for n in range(count)]
 
 
+@pytest.mark.deps
 async def test_upstream_burst_keeps_order(gateway: GatewayProcess) -> None:
     count = 2000
     async with websockets.connect(gateway.url(model=f"burst-{count}")) as socket:
@@ -322,6 +328,7 @@ async def test_text_turn_round_trip(gateway: GatewayProcess, fake_upstream: Fake
     assert fake_upstream.connection_for("turn").errors == []
 
 
+@pytest.mark.deps
 async def test_client_close_reaches_upstream(gateway: GatewayProcess, fake_upstream: FakeUpstream) -> None:
     async with websockets.connect(gateway.url(model="client-close")) as socket:
         await recv_json(socket)

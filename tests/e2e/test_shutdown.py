@@ -104,6 +104,7 @@ def connection_refused(port: int) -> bool:
     return False
 
 
+@pytest.mark.deps
 async def test_sigterm_tells_every_client_closes_every_provider_and_exits(
     gateway_to_stop: GatewayProcess, fake_upstream: FakeUpstream
 ) -> None:

@@ -15,6 +15,17 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
+# Other installs of the gateway's dependencies than the project's own (tests/deps/check.py), so
+# that the tests, run from the project's venv with the SDKs and pytest, check the gateway on them:
+# a virtual environment holding only ``pip install .[standalone]``, whose ``realtime-gateway`` is
+# then the standalone gateway; and a directory of the Worker's packages in place of python_modules/.
+GATEWAY_VENV = "GATEWAY_VENV"
+WORKER_PYTHON_MODULES = "WORKER_PYTHON_MODULES"
+
+
+def dependencies_under_test() -> dict[str, str]:
+    """The other installs this run uses (empty: the project's own)."""
+    return {name: os.environ[name] for name in (GATEWAY_VENV, WORKER_PYTHON_MODULES) if os.environ.get(name)}
 
 
 def free_port() -> int:
@@ -51,7 +62,7 @@ class GatewayProcess:
 
 def command_for(runtime: str, port: int) -> list[str]:
     if runtime == "standalone":
-        return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [*standalone_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if runtime == "worker":
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
@@ -61,26 +72,45 @@ def command_for(runtime: str, port: int) -> list[str]:
             "node",
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
             *("--entry", str(bundle / "entry.py"), "--root", str(bundle)),
-            *("--python-modules", str(ROOT / "python_modules")),
+            *("--python-modules", str(worker_python_modules())),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
 
+def standalone_command() -> list[str]:
+    """How the standalone gateway is started: this interpreter on the source tree, or the installed
+    ``realtime-gateway`` of the environment ``GATEWAY_VENV`` names."""
+    venv = os.environ.get(GATEWAY_VENV)
+    if not venv:
+        return [sys.executable, "-m", "standalone.cli"]
+    script = Path(venv) / "bin" / "realtime-gateway"
+    if not script.is_file():
+        raise RuntimeError(f"{GATEWAY_VENV}={venv} has no bin/realtime-gateway")
+    return [str(script)]
+
+
+def worker_python_modules() -> Path:
+    """The Worker's packages: python_modules/, or the directory ``WORKER_PYTHON_MODULES`` names."""
+    return Path(os.environ.get(WORKER_PYTHON_MODULES) or ROOT / "python_modules")
+
+
 @functools.cache
 def worker_bundle() -> Path:
-    """The Worker's bundle root, built once per test run from the current tree."""
+    """The Worker's bundle root, built once per test run from the current tree (beside the Worker's
+    packages when they are not python_modules/: runs on other installs may go on at the same time)."""
     from worker.build_bundle import build
 
-    return build()
+    modules = os.environ.get(WORKER_PYTHON_MODULES)
+    return build(Path(modules).parent / "worker-bundle") if modules else build()
 
 
 def runtime_missing(runtime: str) -> str | None:
     """Why ``runtime`` cannot start on this machine, or None if it can."""
     if runtime == "worker":
-        for needed in ("node_modules/pyodide", "python_modules/workers"):
-            if not (ROOT / needed).exists():
+        for needed in (ROOT / "node_modules/pyodide", worker_python_modules() / "workers"):
+            if not needed.exists():
                 return f"{needed} is missing: run `make test` (npm ci + tests/worker_host/vendor.py)"
     return None
 

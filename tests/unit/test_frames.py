@@ -49,7 +49,7 @@ class Recorder:
 def server_socket(max_size: int | None = None) -> tuple[PeerSocket, Recorder, RecordingTransport]:
     """The gateway's end of a client connection (it reads masked frames)."""
     recorder, transport = Recorder(), RecordingTransport()
-    socket = PeerSocket(Protocol(Side.SERVER, max_size=max_size), recorder, ping_interval=0, ping_timeout=0)
+    socket = PeerSocket(recorder, side=Side.SERVER, max_size=max_size, ping_interval=0, ping_timeout=0)
     socket.start(transport, 1 << 20)
     return socket, recorder, transport
 

@@ -37,7 +37,9 @@ STAMP = TARGET / ".vendor-stamp.json"
 PLATFORM = "pyemscripten_2026_0_wasm32"
 PYTHON_VERSION = "3.14"
 
-# (distribution, version, sha256 of the wheel pip picks for PLATFORM/3.14).
+# (distribution, version, sha256 of the wheel pip picks for PLATFORM/3.14). pydantic lies inside
+# the range pyproject.toml declares for Pyodide (tests/unit/test_dependencies.py); tests/deps/check.py
+# also runs the Worker on that range's newest and lowest releases.
 # pydantic's own requirements: pydantic-core==2.50.5, annotated-types>=0.6.0,
 # typing-extensions>=4.16.0, typing-inspection>=0.4.4. workers-runtime-sdk has none.
 PINS: list[tuple[str, str, str]] = [
@@ -111,18 +113,21 @@ def download(dest: Path) -> list[Path]:
     return wheels
 
 
-def unpack(wheels: list[Path]) -> None:
+def unpack(wheels: list[Path], target: Path = TARGET) -> None:
+    """Unpack ``wheels`` into ``target``, in place of whatever was there (python_modules/ also gets
+    the stamp of the pins)."""
     # Build next to the target, then swap, so an interrupted run never leaves a
     # half-filled python_modules/ that carries a valid stamp.
-    staging = TARGET.with_name(TARGET.name + ".tmp")
+    staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    staging.mkdir(parents=True)
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as zf:
             zf.extractall(staging)
-    (staging / STAMP.name).write_text(json.dumps(wanted_stamp(), indent=2) + "\n")
-    shutil.rmtree(TARGET, ignore_errors=True)
-    staging.rename(TARGET)
+    if target == TARGET:
+        (staging / STAMP.name).write_text(json.dumps(wanted_stamp(), indent=2) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
 
 
 def main(argv: list[str] | None = None) -> int:
