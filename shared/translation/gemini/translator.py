@@ -722,9 +722,9 @@ class GeminiTranslator:
             target.pending_deltas.append(text)
 
     def _on_turn_complete(self, out: Frames) -> None:
+        self._complete_transcript(out)  # the user's turn, then the reply to it
         if self._reply is not None:
             self._finish_reply(out)
-        self._complete_transcript(out)
         self._suppress_turn = False
         self._turn_open = False
         self._maybe_move(out)
@@ -1058,12 +1058,7 @@ class GeminiTranslator:
             out.client.append(self._item_added(announced))
         else:
             self._close_part(out, reply)
-        part = (
-            {"type": "output_audio", "transcript": ""}
-            if kind == "audio"
-            else {"type": "output_text", "text": ""}
-        )
-        reply.message["content"].append(part)
+        reply.message["content"].append(_content(kind, ""))
         reply.part_kind, reply.text = kind, ""
         out.client.append(
             self._event(
@@ -1072,7 +1067,7 @@ class GeminiTranslator:
                 item_id=reply.message["id"],
                 output_index=len(reply.output),
                 content_index=len(reply.message["content"]) - 1,
-                part=dict(part),
+                part=_part(kind, ""),
             )
         )
 
@@ -1086,16 +1081,16 @@ class GeminiTranslator:
             "content_index": len(reply.message["content"]) - 1,
         }
         if reply.part_kind == "audio":
-            part = {"type": "output_audio", "transcript": reply.text}
             out.client.append(self._event("response.output_audio.done", **where))
             out.client.append(
                 self._event("response.output_audio_transcript.done", **where, transcript=reply.text)
             )
         else:
-            part = {"type": "output_text", "text": reply.text}
             out.client.append(self._event("response.output_text.done", **where, text=reply.text))
-        reply.message["content"][-1] = part
-        out.client.append(self._event("response.content_part.done", **where, part=part))
+        reply.message["content"][-1] = _content(reply.part_kind, reply.text)
+        out.client.append(
+            self._event("response.content_part.done", **where, part=_part(reply.part_kind, reply.text))
+        )
         reply.part_kind, reply.text = None, ""
 
     def _close_message(self, out: Frames, reply: _Reply) -> None:
@@ -1121,6 +1116,21 @@ class GeminiTranslator:
             reply.usage, self._pending_usage = self._pending_usage, None
         out.client.append(self._event("response.done", response=self._response_object(reply, reply.status)))
         self._metadata = None
+
+
+def _content(kind: str, text: str) -> Event:
+    """An assistant item's content: GA's ``output_audio`` / ``output_text``."""
+    return (
+        {"type": "output_audio", "transcript": text}
+        if kind == "audio"
+        else {"type": "output_text", "text": text}
+    )
+
+
+def _part(kind: str, text: str) -> Event:
+    """A ``response.content_part.*`` part: ``audio`` / ``text`` (so OpenAI's GA reference and SDKs
+    declare them, unlike the item's content)."""
+    return {"type": "audio", "transcript": text} if kind == "audio" else {"type": "text", "text": text}
 
 
 def _json_object(text: str) -> dict[str, Any]:
