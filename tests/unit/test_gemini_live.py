@@ -314,7 +314,8 @@ async def test_fake_refuses_unknown_fields_as_google_does(gemini: FakeGemini) ->
     setup = json.dumps({"setup": {"model": "models/gemini-3.8-live", "generationConfig": {"voice": "x"}}})
     code, reason = await refusal(gemini, setup)
     assert code == 1007
-    expected = "Invalid JSON payload received. Unknown name \"voice\" at 'setup.generation_config': Cannot find field."
+    expected = "Invalid JSON payload received. Unknown name \"voice\" at 'setup.generation_config': "
+    expected += "Cannot find field."
     assert reason == expected
     vertex_only = json.dumps(
         {"setup": {"model": "models/gemini-3.8-live", "sessionResumption": {"transparent": True}}}
