@@ -1009,3 +1009,28 @@ def test_resampler_passes_speech_and_stops_what_would_alias(hz: int, low_db: flo
     out = downsampler.feed(tone)[400:-400]  # past the edges
     gain = 20 * math.log10(rms(out) / rms(tone))
     assert low_db <= gain <= high_db, gain
+
+
+def test_a_requested_reply_does_not_tell_silence_as_a_user_turn() -> None:
+    h = Harness()
+    h.ready()
+    h.send({"type": "input_audio_buffer.append", "audio": b64(pcm(100, amplitude=0))})
+    h.send(text_item("Hi"))
+    h.send({"type": "response.create"})
+    events = h.hear(model_audio(b64(pcm(40))))
+    assert h.types(events)[0] == "response.created"
+
+
+def test_a_response_create_after_new_input_is_not_taken_for_the_function_results() -> None:
+    h = Harness()
+    h.ready(tools=[WEATHER_TOOL])
+    h.hear({"toolCall": {"functionCalls": [{"id": "fc-1", "name": "get_weather", "args": {}}]}})
+    output = {"type": "function_call_output", "call_id": "fc-1", "output": "sunny"}
+    h.send({"type": "conversation.item.create", "item": output})  # and no response.create
+    h.hear(model_audio(b64(pcm(40))), {"serverContent": {"turnComplete": True}})
+    h.send(text_item("And tomorrow?"))
+    h.send({"type": "response.create"})
+    assert h.sent("clientContent")[-1] == {
+        "turns": [{"role": "user", "parts": [{"text": "And tomorrow?"}]}],
+        "turnComplete": True,
+    }

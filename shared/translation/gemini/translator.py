@@ -89,6 +89,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import logging
 from dataclasses import dataclass, field
@@ -148,12 +149,6 @@ class Frames:
     provider: list[str] = field(default_factory=list)
     client: list[str] = field(default_factory=list)
     reconnect: Reconnect | None = None
-
-    def extend(self, other: Frames) -> None:
-        self.provider += other.provider
-        self.client += other.client
-        if other.reconnect is not None:
-            self.reconnect = other.reconnect
 
 
 @dataclass(slots=True)
@@ -313,7 +308,7 @@ class GeminiTranslator:
             return
         try:
             dropped = check_update(update)
-            candidate = json.loads(json.dumps(self.session))
+            candidate = copy.deepcopy(self.session)
             apply_update(candidate, update)
             setup = build_setup(candidate, self.model)
         except Refusal as refusal:
@@ -342,6 +337,7 @@ class GeminiTranslator:
             return  # the relay's inbound checks refuse bad base64 before it gets here
         self._ensure_setup(out)
         self._flush_turns(out, complete=False)
+        self._absorb_create = False  # new input: a response.create now asks for a reply to it
         if not automatic_detection(self.session) and not self._activity_open:
             self._activity_open = True
             self._send(out, {"realtimeInput": {"activityStart": {}}})
@@ -420,6 +416,7 @@ class GeminiTranslator:
                 self._send_results(out)
         elif turn is not None:
             self._pending_turns.append(turn)
+            self._absorb_create = False
 
     def _send_results(self, out: Frames) -> None:
         if not self._results:
@@ -850,8 +847,8 @@ class GeminiTranslator:
     # -- frames for Gemini --------------------------------------------------------------------------
 
     def _send(self, out: Frames, message: Event) -> None:
-        if "setup" not in message:
-            self._said_anything = True
+        self._said_anything = True
+        self._handle_fresh = False  # the session changed since Gemini's last handle
         self._send_frame(out, dumps(message))
 
     def _send_frame(self, out: Frames, frame: str) -> None:
@@ -871,7 +868,6 @@ class GeminiTranslator:
         content: Event = {"turns": self._pending_turns} if self._pending_turns else {}
         content["turnComplete"] = complete
         self._pending_turns = []
-        self._handle_fresh = False
         self._send(out, {"clientContent": content})
 
     # -- events for the client ----------------------------------------------------------------------
@@ -1008,7 +1004,12 @@ class GeminiTranslator:
     def _start_reply(self, out: Frames) -> _Reply:
         if self._reply is not None:
             return self._reply
-        if automatic_detection(self.session):
+        heard = self._heard
+        requested = self._turn_open  # asked for by response.create or function results, not by speech
+        # A reply nobody asked for answers speech; one asked for answers speech only if Gemini said
+        # it heard some (audio appended meanwhile may be silence).
+        spoken_to = heard is not None and (not requested or heard.started or bool(heard.transcript))
+        if spoken_to and automatic_detection(self.session):
             self._announce_heard(out, speech_events=True)
         self._turn_open = True
         reply = self._reply = _Reply(id=self._ids.new("resp"))
