@@ -210,7 +210,10 @@ def test_speech_events_and_transcriptions_get_times_and_usage_from_the_audio_app
 
 def test_complete_audio_deltas_pass_as_sent() -> None:
     n = XaiNormalizer()
-    frame = '{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i","output_index":0,"content_index":0,"delta":"AAAA"}'
+    frame = (
+        '{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i",'
+        '"output_index":0,"content_index":0,"delta":"AAAA"}'
+    )
     assert n.to_client(frame) == [frame]
 
 
