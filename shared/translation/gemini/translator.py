@@ -331,10 +331,13 @@ class GeminiTranslator:
         audio = event.get("audio")
         if not isinstance(audio, str):
             return
-        try:
-            pcm = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError):
-            return  # the relay's inbound checks refuse bad base64 before it gets here
+        pcm = b""
+        if self._downsampler is not None:
+            try:
+                pcm = base64.b64decode(audio, validate=True)
+            except (binascii.Error, ValueError):
+                return  # the relay's inbound checks refuse bad base64 before it gets here
+        size = len(pcm) if self._downsampler is not None else len(audio) * 3 // 4 - audio[-2:].count("=")
         self._ensure_setup(out)
         self._flush_turns(out, complete=False)
         self._absorb_create = False  # new input: a response.create now asks for a reply to it
@@ -343,7 +346,7 @@ class GeminiTranslator:
             self._send(out, {"realtimeInput": {"activityStart": {}}})
         if self._heard is None:
             self._heard = _Heard(item_id=self._ids.new("item"), start_ms=self._audio_ms)
-        self._audio_bytes += len(pcm)
+        self._audio_bytes += size
         self._audio_ms = self._audio_bytes // _BYTES_PER_MS
         self._heard.end_ms = self._audio_ms
         if self._downsampler is None:
