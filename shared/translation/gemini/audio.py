@@ -6,7 +6,7 @@ from Python 3.13, so from the Worker's Pyodide (Python 3.14), and a per-sample P
 about 1.4 ms per 100 ms chunk. So the filter runs on Python's big integers, several samples at a
 time ("SIMD within a register"): each polyphase component of the input is packed into one big
 integer, one sample per 40-bit lane, offset to be unsigned; a whole component times a coefficient
-is then one big-integer multiplication, a one-sample delay a 40-bit shift, and the C code of
+is then one big-integer multiplication, a one-sample delay a multiplication by 2**40, and the C code of
 ``int`` does the per-sample work. Lanes never carry into each other: the positive and negative
 taps are summed apart and a per-lane bias keeps every lane non-negative below 2**40.
 
@@ -32,6 +32,7 @@ IN_RATE = 24_000
 OUT_RATE = 16_000
 _LANE_BYTES = 5  # 40-bit lanes: 16 coefficient bits x 16 sample bits, plus headroom for the sums
 _LANE_BITS = 8 * _LANE_BYTES
+_LANE = 1 << _LANE_BITS
 _SCALE_BITS = 16
 _SCALE = 1 << _SCALE_BITS
 _HALF_WIDTH = 4.0  # kernel support, in input samples either side
@@ -140,9 +141,13 @@ class Downsampler:
         x0 = _widen(data[0:end:6], data[1:end:6], groups)  # samples 3g
         x1 = _widen(data[2:end:6], data[3:end:6], groups)  # 3g + 1
         x2 = _widen(data[4:end:6], data[5:end:6], groups)  # 3g + 2
-        lane = _LANE_BITS
-        x0_next, x1_next, x2_next = x0 >> lane, x1 >> lane, x2 >> lane  # lane g: sample of group g + 1
-        x0_prev, x1_prev, x2_prev = x0 << lane, x1 << lane, x2 << lane  # lane g: sample of group g - 1
+        # Everything one lane up, so that no term needs a right shift: in the sums, lane g + 1
+        # stands for output g, so x itself is "the next group" and x * 2**80 "the previous one".
+        # (Multiplying by a power of two, not shifting: Pyodide's big-integer shifts are a hundred
+        # times slower than its multiplications.)
+        x0_next, x1_next, x2_next = x0, x1, x2
+        x0, x1, x2 = x0 * _LANE, x1 * _LANE, x2 * _LANE
+        x0_prev, x1_prev, x2_prev = x0 * _LANE, x1 * _LANE, x2 * _LANE
         a0, a1, a2, a3 = _A
         b0, b1, b2, b3 = _B
         # Phase A at 3g: x[3g], x[3g +- 1], x[3g +- 2], x[3g +- 3].
@@ -181,11 +186,11 @@ class Downsampler:
             inner = groups - 2
 
             def taken_back(units: int) -> int:
-                return _lanes(units << _SCALE_BITS, inner) << _LANE_BITS
+                return _lanes(units << _SCALE_BITS, inner) * _LANE * _LANE
 
             constants = (
-                _lanes((_BIAS_A << _SCALE_BITS) + half, groups + 1),
-                _lanes((_BIAS_B << _SCALE_BITS) + half, groups + 1),
+                _lanes((_BIAS_A << _SCALE_BITS) + half, groups + 2),
+                _lanes((_BIAS_B << _SCALE_BITS) + half, groups + 2),
                 taken_back(_BIAS_A),
                 taken_back(_BIAS_B),
             )
@@ -205,9 +210,10 @@ def _sum(terms: tuple[tuple[int, int], ...]) -> int:
 
 
 def _finish(lanes: int, drop: int, bias: int, groups: int) -> bytes:
-    """Output lanes ``1 .. groups - 2`` as int16 little-endian bytes, biased lanes in."""
-    size = _LANE_BYTES * (groups + 1)
-    first, stop = _LANE_BYTES, _LANE_BYTES * (groups - 1)
+    """Output lanes ``2 .. groups - 1`` (the outputs of groups ``1 .. groups - 2``, one lane up) as
+    int16 little-endian bytes, biased lanes in."""
+    size = _LANE_BYTES * (groups + 2)
+    first, stop = 2 * _LANE_BYTES, _LANE_BYTES * groups
     # Each lane holds (y + 32768 + bias) << 16 plus the rounding half; taking the bias back leaves
     # y + 32768 in bytes 2..3, unless y clipped: then byte 4 is not zero (over 65535, or a lane
     # that went below zero and borrowed: 0xFF). The borrow only disturbs lanes kept for history.
