@@ -20,6 +20,8 @@ import pytest
 from support.fake_gemini import _CLIENT_MESSAGE, _check_fields
 from support.ga_events import check_ga
 
+from shared.events import validate_server_event
+from shared.translation import Translator
 from shared.translation.gemini import Frames, GeminiTranslator, Reconnect
 from shared.translation.gemini.audio import _A, _B, _SCALE, Downsampler
 from shared.translation.gemini.setup import build_setup, initial_session
@@ -415,7 +417,7 @@ def test_items_become_turns_sent_with_response_create() -> None:
         {"role": "user", "parts": [{"text": "What is 2+2?"}]},
         {"role": "model", "parts": [{"text": "4"}]},
         {"role": "model", "parts": [{"functionCall": {"name": "add", "args": {"a": 2}}}]},
-        {"role": "user", "parts": [{"functionResponse": {"name": "function", "response": {"output": 4}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "add", "response": {"output": 4}}}]},
     ]
     added = [e for e in h.client if e["type"] == "conversation.item.added"]
     assert [e["previous_item_id"] for e in added[1:]] == [e["item"]["id"] for e in added[:-1]]
@@ -1034,3 +1036,48 @@ def test_a_response_create_after_new_input_is_not_taken_for_the_function_results
         "turns": [{"role": "user", "parts": [{"text": "And tomorrow?"}]}],
         "turnComplete": True,
     }
+
+
+def test_a_beta_client_is_served_through_the_beta_translation() -> None:
+    beta = Translator("beta", "ga")
+    gemini = GeminiTranslator("gemini-3.1-flash-live-preview")
+    seen: list[Event] = []
+
+    def to_client(frames: Frames) -> None:
+        for frame in frames.client:
+            for translated in beta.to_client(frame):
+                event = json.loads(translated)
+                validate_server_event(event, protocol="beta")
+                seen.append(event)
+
+    def from_client(event: Event) -> list[str]:
+        upstream, _notices = beta.to_upstream(event)
+        frames = Frames()
+        for frame in upstream:
+            got = gemini.to_provider(frame)
+            frames.provider += got.provider
+            frames.client += got.client
+        to_client(frames)
+        return frames.provider
+
+    to_client(gemini.opened())
+    from_client({"type": "session.update", "session": {"modalities": ["text"], "instructions": "Hi."}})
+    gemini.flush_setup()
+    to_client(gemini.to_client('{"setupComplete": {}}'))
+    from_client(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
+        }
+    )
+    sent = from_client({"type": "response.create"})
+    assert json.loads(sent[0])["clientContent"]["turnComplete"] is True
+    for message in model_text("Hello"):
+        to_client(gemini.to_client(json.dumps(message)))
+    to_client(gemini.to_client(json.dumps({"serverContent": {"turnComplete": True}})))
+    kinds = [e["type"] for e in seen]
+    assert kinds[0] == "session.created"
+    assert "modalities" in seen[0]["session"]
+    assert "response.text.delta" in kinds
+    assert kinds[-1] == "response.done"
+    assert "conversation.item.created" in kinds

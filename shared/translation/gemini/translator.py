@@ -236,6 +236,7 @@ class GeminiTranslator:
         self._results: list[Event] = []  # their outputs, sent together when all are in
         self._absorb_create = False  # results went: Gemini answers them by itself
         self._previous_of: dict[str, str | None] = {}  # item id -> previous_item_id, until .done
+        self._history_calls: dict[str, str] = {}  # call id -> name, of calls the client put in history
         # The reply.
         self._reply: _Reply | None = None
         self._metadata: Any = None
@@ -465,6 +466,8 @@ class GeminiTranslator:
                 "call_id": call_id,
                 "arguments": arguments,
             }
+            if isinstance(item.get("name"), str):
+                _remember(self._history_calls, call_id, item["name"], MAX_TRACKED_CALLS)
             return told, {"role": "model", "parts": [part]}, None
         if kind == "function_call_output":
             call_id = item.get("call_id")
@@ -490,7 +493,8 @@ class GeminiTranslator:
                 if call.gemini_id:
                     reply["id"] = call.gemini_id
                 return told, None, reply
-            name = item.get("name") if isinstance(item.get("name"), str) else "function"
+            # A result for history the client set up: named after its call, if the client told it.
+            name = self._history_calls.get(call_id, "function") if isinstance(call_id, str) else "function"
             return (
                 told,
                 {"role": "user", "parts": [{"functionResponse": {"name": name, "response": response}}]},
@@ -1120,6 +1124,12 @@ class GeminiTranslator:
             reply.usage, self._pending_usage = self._pending_usage, None
         out.client.append(self._event("response.done", response=self._response_object(reply, reply.status)))
         self._metadata = None
+
+
+def _remember(table: dict[str, Any], key: str, value: Any, bound: int) -> None:
+    if key not in table and len(table) >= bound:
+        del table[next(iter(table))]
+    table[key] = value
 
 
 def _content(kind: str, text: str) -> Event:
