@@ -59,8 +59,11 @@ from typing import Any, Literal
 
 from ..errors import GatewayError
 from .client import beta_to_ga, ga_to_beta
+from .gemini import Frames as GeminiFrames
+from .gemini import GeminiTranslator, Reconnect
 from .server import BetaToGa, GaToBeta, ServerTranslator
 from .wire import dumps, leading_type, parse
+from .xai import XaiNormalizer
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -152,4 +155,12 @@ class Translator:
         return notices
 
 
-__all__ = ["CLIENT_TYPES_TRANSLATED", "Protocol", "Translator"]
+__all__ = [
+    "CLIENT_TYPES_TRANSLATED",
+    "GeminiFrames",
+    "GeminiTranslator",
+    "Protocol",
+    "Reconnect",
+    "Translator",
+    "XaiNormalizer",
+]
