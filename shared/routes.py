@@ -27,7 +27,7 @@ def http_answer(method: str, path: str, wants_websocket: bool) -> HttpAnswer | N
             426,
             error_body(
                 "upgrade_required",
-                f"This endpoint ({endpoint.title}) speaks WebSocket: {endpoint.how_to_connect}",
+                f"This is a WebSocket endpoint ({endpoint.name}): {endpoint.how_to_connect}",
             ),
             {"Upgrade": "websocket"},  # RFC 9110 15.5.22: a 426 names the protocol to switch to
         )

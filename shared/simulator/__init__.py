@@ -9,7 +9,8 @@ returned and calls :meth:`Simulator.poll` at :meth:`Simulator.next_deadline`.
 Modules: ``session`` (state machine), ``response`` (a paced response stream), ``audio``
 (synthetic voice and energy VAD), ``replies`` (what it says), ``events`` (server event builders),
 ``config`` (the session object), ``conversation`` (bounded item store), ``transcription``,
-``g711`` and ``ids``.
+``g711`` and ``ids``; ``live`` is its GPT-Live personality (``/v1/live/sessions``), built from the
+same voice, VAD and replies.
 """
 
 from __future__ import annotations
