@@ -34,6 +34,14 @@ OPENAI_PATHS = frozenset({"/", "/v1/realtime", "/realtime"})
 AZURE_PATHS = frozenset({"/openai/realtime", "/openai/v1/realtime"})
 REALTIME_PATHS = OPENAI_PATHS | AZURE_PATHS
 
+# With AUTH_MODE=token, a provider's ephemeral key (``ek_…``) is taken as the client's own key for
+# that provider; it does not open the simulator, which needs no key and so would need no token.
+SIMULATOR_NEEDS_TOKEN = TokenError(
+    "invalid_token",
+    "The simulator on this gateway needs a gateway token (an ephemeral ek_ key is the provider's).",
+    401,
+)
+
 SUBPROTOCOL_REALTIME = "realtime"
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 SUBPROTOCOL_BETA = "openai-beta.realtime-v1"
@@ -157,6 +165,8 @@ def plan_session(
             )
         )
     if provider == "simulator":
+        if claims is None and settings.effective_auth_mode == "token":
+            return refusal(SIMULATOR_NEEDS_TOKEN)  # an ek_ key was let through: it is OpenAI's
         return planned(None)
     if provider == "azure" and not settings.azure_openai_endpoint:
         return failed(
