@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -435,7 +435,7 @@ class _Planner:
             if requested is not None:
                 check_scope(claims, provider, (requested, model or requested))
             else:
-                check_scope(claims, provider, ())
+                check_scope(replace(claims, models=()), provider, ())  # the provider only
                 if claims.models and field is not ModelField.NONE:
                     raise TokenError(
                         "token_scope_denied",

@@ -483,7 +483,7 @@ class FakeOpenAIHttp:
                 location = f"{self.origin}{location}"
             return web.Response(
                 status=201,
-                text=sdp_answer(offer, call.id),
+                body=sdp_answer(offer, call.id).encode(),
                 content_type="application/sdp",
                 headers={"Location": location},
             )
