@@ -32,7 +32,7 @@ from .auth import authorize, origin_allowed, origin_refusal, refusal
 from .config import PROVIDER_NAMES, Settings
 from .handshake import SIMULATOR_NEEDS_TOKEN, client_credential, parse_query
 from .http_bodies import SECRET_MAX_SECONDS, SECRET_MIN_SECONDS, BodyError, ReadBody
-from .http_routes import AZURE_PREFIX, HttpEndpoint, HttpRoute, ModelField, match_http_endpoint
+from .http_routes import AZURE_PREFIX, OPENAI_PREFIX, HttpEndpoint, HttpRoute, ModelField, match_http_endpoint
 from .providers import DISPLAY_NAMES, Credential, configured_key, openai_url
 from .simulator.client_secrets import simulated_client_secret
 from .simulator.config import SessionUpdateError
@@ -109,6 +109,8 @@ class HttpExchange:
     operator_key: bool  # the operator's key went upstream (a token holder's or a keyless request)
     cors: dict[str, str]
     secrets: tuple[str, ...] = field(repr=False, default=())  # scrubbed from relayed error bodies
+    upstream_prefix: str = "/v1"  # the provider's base path, before the endpoint's own
+    client_prefix: str = "/v1"  # the same for the client: /v1, or Azure's /openai/v1
 
     def head(self, status: int, headers: Mapping[str, str]) -> StreamedAnswer | None:
         """A success is relayed as it comes (:class:`StreamedAnswer`); for anything else, None: read
@@ -197,12 +199,15 @@ class HttpExchange:
         return relayed
 
     def _local_location(self, location: str) -> str:
-        """A ``Location`` on the provider's own host, made relative: the client reaches it through the
-        gateway (``/v1/realtime/calls/rtc_…``, Azure's ``/openai/v1/…``), which serves those paths."""
+        """A ``Location`` on the provider's own host, made a path on the gateway: the provider's base
+        path (``/v1`` of OPENAI_BASE_URL, Azure's ``/openai/v1``) becomes the one the client used."""
         target, upstream = urlsplit(location), urlsplit(self.request.url)
-        if target.netloc and (target.scheme, target.netloc) == (upstream.scheme, upstream.netloc):
-            return target.path + (f"?{target.query}" if target.query else "")
-        return location
+        if target.netloc and (target.scheme, target.netloc) != (upstream.scheme, upstream.netloc):
+            return location  # somewhere else altogether: as the provider said
+        path = target.path
+        if path.startswith(self.upstream_prefix + "/"):
+            path = self.client_prefix + path[len(self.upstream_prefix) :]
+        return path + (f"?{target.query}" if target.query else "")
 
     def _scrubbed(self, body: bytes) -> bytes:
         for secret in self.secrets:
@@ -367,14 +372,19 @@ class _Planner:
         subject = claims.subject if claims is not None else None
         if credential is None:
             return self._simulate(body, model, seconds, claims)
+        request = self._upstream_request(provider, credential, access.credential is not None, body)
         return HttpExchange(
-            request=self._upstream_request(provider, credential, access.credential is not None, body),
+            request=request,
             endpoint=endpoint,
             provider=provider,
             subject=subject,
             operator_key=access.credential is None,
             cors=self.cors,
             secrets=tuple({credential.secret, *(key for key in _operator_keys(settings))}),
+            upstream_prefix=urlsplit(request.url).path.removesuffix(
+                endpoint.upstream_path(self.route.endpoint_id)
+            ),
+            client_prefix=AZURE_PREFIX if self.route.azure_path else OPENAI_PREFIX,
         )
 
     # -- the checks ----------------------------------------------------------------------------------

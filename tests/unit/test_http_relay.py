@@ -526,6 +526,17 @@ def test_a_success_is_streamed_with_the_headers_a_client_needs() -> None:
     relative = found.head(201, {"location": "/v1/realtime/calls/rtc_43"})
     assert relative is not None
     assert relative.headers["location"] == "/v1/realtime/calls/rtc_43"
+    prefixed = settings(OPENAI_BASE_URL="http://proxy.test/openai-eu/v1")
+    behind = exchange(post("/v1/realtime/calls", OFFER.encode(), config=prefixed)).head(
+        201, {"location": "/openai-eu/v1/realtime/calls/rtc_44"}
+    )
+    assert behind is not None
+    assert behind.headers["location"] == "/v1/realtime/calls/rtc_44"
+    azure = exchange(post("/openai/v1/realtime/calls", OFFER.encode())).head(
+        201, {"location": f"{AZURE_ENDPOINT}/openai/v1/realtime/calls/rtc_45"}
+    )
+    assert azure is not None
+    assert azure.headers["location"] == "/openai/v1/realtime/calls/rtc_45"
     elsewhere = found.head(201, {"location": "https://elsewhere.test/x"})
     assert elsewhere is not None
     assert elsewhere.headers["location"] == "https://elsewhere.test/x"
