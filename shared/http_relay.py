@@ -273,7 +273,7 @@ def plan_http(
     """
     routes = match_http_endpoint(raw_path)
     if not routes:
-        return RawAnswer.of(HttpAnswer(404, error_body("not_found", f"No such endpoint: {raw_path}.")))
+        return RawAnswer.of(HttpAnswer(404, error_body("not_found", f"No such endpoint: {raw_path[:200]}.")))
     cors = cors_headers(headers, settings)
     if method == "OPTIONS":
         return _preflight(routes, headers, settings, cors)
@@ -281,7 +281,7 @@ def plan_http(
     if route is None:
         allowed = ", ".join(sorted({route.endpoint.method for route in routes}))
         answer = HttpAnswer(
-            405, error_body("method_not_allowed", f"{raw_path} takes {allowed}."), {"Allow": allowed}
+            405, error_body("method_not_allowed", f"{raw_path[:200]} takes {allowed}."), {"Allow": allowed}
         )
         return RawAnswer.of(answer, cors)
     planner = _Planner(route, query_string, headers, settings, now, cors)
@@ -413,7 +413,8 @@ class _Planner:
         if not supported:
             why = {
                 "azure": "Azure OpenAI does not document this endpoint",
-                "simulator": "the simulator has no WebRTC, SIP or Live sessions; use provider=openai",
+                "simulator": "the simulator has no WebRTC, SIP, Live or translation sessions; "
+                "use provider=openai",
             }[provider]
             message = f"{endpoint.sdk_call} is not available with provider={provider}: {why}."
             answer = HttpAnswer(
