@@ -78,22 +78,39 @@ class Admission:
                     "MAX_SESSIONS_PER_SUBJECT",
                     subject,
                 )
-            per_minute = settings.sessions_per_minute_per_subject
-            if per_minute:
-                starts = self._recent_starts(subject, now)
-                if len(starts) >= per_minute:
-                    wait = max(1, math.ceil(starts[0] + WINDOW_SECONDS - now))
-                    return self._refuse(
-                        "rate_limited",
-                        f"You opened {per_minute} sessions in the last {WINDOW_SECONDS:g} s, the most "
-                        f"allowed (SESSIONS_PER_MINUTE_PER_SUBJECT); try again in {wait} s.",
-                        "SESSIONS_PER_MINUTE_PER_SUBJECT",
-                        subject,
-                    )
-                starts.append(now)
+            too_soon = self.count_start(subject, now)
+            if too_soon is not None:
+                return too_soon
             self._live_by_subject[subject] = self._live_by_subject.get(subject, 0) + 1
         self.live += 1
         return Ticket(subject)
+
+    def count_start(self, subject: str, now: float) -> Refusal | None:
+        """Count a session ``subject`` starts at ``now`` against SESSIONS_PER_MINUTE_PER_SUBJECT, or
+        refuse it (not counted). Also for sessions the gateway does not hold: a minted client secret,
+        a WebRTC call, a Live session, relayed over HTTP."""
+        per_minute = self._settings.sessions_per_minute_per_subject
+        if not per_minute:
+            return None
+        starts = self._recent_starts(subject, now)
+        if len(starts) >= per_minute:
+            wait = self.retry_after(subject, now)
+            return self._refuse(
+                "rate_limited",
+                f"You opened {per_minute} sessions in the last {WINDOW_SECONDS:g} s, the most "
+                f"allowed (SESSIONS_PER_MINUTE_PER_SUBJECT); try again in {wait} s.",
+                "SESSIONS_PER_MINUTE_PER_SUBJECT",
+                subject,
+            )
+        starts.append(now)
+        return None
+
+    def retry_after(self, subject: str, now: float) -> int:
+        """Whole seconds until ``subject``'s oldest start in the window leaves it (at least 1)."""
+        starts = self._starts.get(subject)
+        if not starts:
+            return 1
+        return max(1, math.ceil(starts[0] + WINDOW_SECONDS - now))
 
     def admit_plan(self, plan: SessionPlan, now: float) -> tuple[SessionPlan, Ticket | None]:
         """Admit the session ``plan`` describes: the plan unchanged and a ticket, or a plan carrying

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .answers import HttpAnswer, error_body
 from .config import ProviderName, Settings
+from .ephemeral import is_ephemeral_key, simulator_token
 from .providers import Credential
 from .tokens import (
     MAX_SCOPE_ENTRIES,
@@ -101,9 +102,19 @@ class Access:
 def authorize(credential: Credential | None, settings: Settings, now: float | None) -> Access | HttpAnswer:
     """Apply AUTH_MODE to the credential the client sent; an :class:`HttpAnswer` (401) refuses it.
 
+    A provider's ephemeral key (``ek_…``) is passed on as the client's own in every mode; the
+    simulator's ``ek_sim_rgw_…`` key is verified as the gateway token it wraps.
+
     ``now`` is Unix time in seconds, needed whenever a token is verified.
     """
     mode = settings.effective_auth_mode
+    if credential is not None:
+        wrapped = simulator_token(credential.secret)
+        if wrapped is not None:  # the simulator's client secret minted for a token: verified as one
+            credential = Credential(wrapped, credential.bearer)
+        elif mode != "passthrough" and is_ephemeral_key(credential.secret):
+            # A provider's ephemeral key is the client's own (see shared.ephemeral), in every mode.
+            return Access(credential)
     is_token = credential is not None and looks_like_token(credential.secret)
     if mode == "passthrough":
         if is_token:

@@ -132,6 +132,20 @@ class Settings(BaseModel):
         gt=0,
         description="How long the provider handshake may take before the client is told it failed.",
     )
+    max_http_body_bytes: int = Field(
+        1 * MiB,
+        alias="MAX_HTTP_BODY_BYTES",
+        gt=0,
+        description="Largest request body the HTTP endpoints relay (client secrets, SDP offers, call "
+        "control); a bigger one gets 413. An SDP offer is a few KiB.",
+    )
+    upstream_http_timeout_seconds: float = Field(
+        30.0,
+        alias="UPSTREAM_HTTP_TIMEOUT_SECONDS",
+        gt=0,
+        description="How long the provider may take to answer a relayed HTTP request (and between two "
+        "reads of its answer) before the client gets 504 upstream_timeout.",
+    )
     simulator_pace: float = Field(
         1.0,
         alias="SIMULATOR_PACE",

@@ -33,6 +33,14 @@ REALTIME_PATHS = frozenset(path for path, route in EXACT_ROUTES.items() if route
 AZURE_PATHS = frozenset(path for path in REALTIME_PATHS if EXACT_ROUTES[path].default_provider == "azure")
 OPENAI_PATHS = REALTIME_PATHS - AZURE_PATHS
 
+# With AUTH_MODE=token, a provider's ephemeral key (``ek_…``) is taken as the client's own key for
+# that provider; it does not open the simulator, which needs no key and so would need no token.
+SIMULATOR_NEEDS_TOKEN = TokenError(
+    "invalid_token",
+    "The simulator on this gateway needs a gateway token (an ephemeral ek_ key is the provider's).",
+    401,
+)
+
 SUBPROTOCOL_REALTIME = "realtime"
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 SUBPROTOCOL_BETA = "openai-beta.realtime-v1"
@@ -221,6 +229,8 @@ def plan_session(
             )
         )
     if provider == "simulator":
+        if claims is None and settings.effective_auth_mode == "token":
+            return refusal(SIMULATOR_NEEDS_TOKEN)  # an ek_ key was let through: it is OpenAI's
         return failed(endpoint.simulator) if isinstance(endpoint.simulator, GatewayError) else planned(None)
     build = endpoint.providers.get(provider)
     if build is None:

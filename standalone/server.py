@@ -11,9 +11,11 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from shared.admission import Admission
@@ -21,10 +23,12 @@ from shared.answers import error_body
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
+from shared.http_relay import is_http_endpoint
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, Figure, stats_answer
 
 from .client_socket import upgrade_answer
+from .http_client import relay_http
 from .session import StandaloneSession
 
 logger = logging.getLogger("realtime_gateway")
@@ -42,6 +46,7 @@ class LiveSessions:
 
 SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -55,6 +60,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
+    if is_http_endpoint(request.rel_url.raw_path, headers):  # relayed to the provider over HTTP
+        return await relay_http(request, settings, request.app[LIVE].admission, request.app[HTTP_CLIENT])
     wants_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     answer = http_answer(request.method, request.path, wants_websocket)
     if answer is not None:
@@ -133,10 +140,18 @@ async def _close_sessions(app: web.Application) -> None:
             session.abort()
 
 
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    """One HTTP client for the process's provider requests, its connections pooled; closed at exit."""
+    app[HTTP_CLIENT] = aiohttp.ClientSession()
+    yield
+    await app[HTTP_CLIENT].close()
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[LIVE] = LiveSessions(Admission(settings))
+    app.cleanup_ctx.append(_http_client)
     app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
