@@ -21,9 +21,11 @@ from shared.answers import error_body
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
+from shared.playground import asset_for
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, Figure, stats_answer
 
+from . import playground
 from .client_socket import upgrade_answer
 from .session import StandaloneSession
 
@@ -42,6 +44,7 @@ class LiveSessions:
 
 SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
+PLAYGROUND = web.AppKey("playground_files", dict[str, bytes])
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -55,6 +58,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
+    asset = asset_for(request.method, request.path, headers)
+    if asset is not None:  # the playground page, or one of its files
+        return playground.respond(asset, request.app[PLAYGROUND], request.method, headers)
     wants_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     answer = http_answer(request.method, request.path, wants_websocket)
     if answer is not None:
@@ -137,6 +143,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
     app[LIVE] = LiveSessions(Admission(settings))
+    app[PLAYGROUND] = playground.load_files()
     app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
