@@ -17,7 +17,10 @@ def load_files() -> dict[str, bytes]:
     return {name: package.joinpath(name).read_bytes() for name in playground.FILES}
 
 
-def respond(asset: Asset, contents: Mapping[str, bytes], method: str, headers: Mapping[str, str]) -> web.Response:
-    """The answer to a request for ``asset`` (lower-case header names), as Cloudflare's asset server gives it."""
+def respond(
+    asset: Asset, contents: Mapping[str, bytes], method: str, headers: Mapping[str, str]
+) -> web.Response:
+    """The answer to a request for ``asset`` (lower-case header names), as Cloudflare's asset
+    server gives it."""
     answer = playground.static_answer(asset, contents[asset.name], method, headers)
     return web.Response(status=answer.status, body=answer.body or None, headers=answer.headers)

@@ -12,6 +12,7 @@ from shared.admission import Admission
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
+from shared.playground import asset_for
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, stats_answer
 from worker.session import WorkerSession
@@ -58,6 +59,10 @@ class Default(WorkerEntrypoint):
         if url.path == TOKENS_PATH:
             settings, body = settings_from_env(self.env), await request.text()
             return _respond(token_answer(request.method, url.path, headers, body, settings, time.time()))
+        asset = asset_for(request.method, url.path, headers)
+        if asset is not None:  # the playground's files are the ASSETS binding's (wrangler.toml [assets])
+            at = f"{url.scheme}://{url.netloc}{asset.path}"
+            return await self.env.ASSETS.fetch(at, method=request.method, headers=request.js_object.headers)
         wants_websocket = headers.get("upgrade", "").lower() == "websocket"
         answer = http_answer(request.method, url.path, wants_websocket)
         if answer is not None:

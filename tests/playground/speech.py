@@ -96,7 +96,7 @@ def regenerate() -> None:
             spoken = Path(scratch) / name
             subprocess.run([espeak, "-v", "en-us", "-s", "165", "-w", str(spoken), text], check=True)
             with wave.open(str(spoken)) as source:
-                assert source.getframerate() == 2 * RATE and source.getsampwidth() == 2
+                assert (source.getframerate(), source.getsampwidth()) == (2 * RATE, 2)
                 full = array("h", source.readframes(source.getnframes()))
             if sys.byteorder == "big":
                 full.byteswap()

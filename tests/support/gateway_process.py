@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from worker_host.assets_options import host_options
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
 
@@ -64,6 +66,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             *("--python-modules", str(ROOT / "python_modules")),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
+            *host_options(),  # wrangler.toml's [assets]: the playground's files
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
