@@ -88,9 +88,14 @@ def runtime_missing(runtime: str) -> str | None:
     return None
 
 
-def start_gateway(runtime: str, env: dict[str, str], log_path: Path) -> GatewayProcess:
-    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers."""
-    port = free_port()
+def start_gateway(
+    runtime: str, env: dict[str, str], log_path: Path, port: int | None = None
+) -> GatewayProcess:
+    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
+
+    It listens on ``port``, or on a free one; pass one from :func:`free_port` when a setting must
+    name it (``ALLOWED_ORIGINS`` with the gateway's own origin)."""
+    port = port or free_port()
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     log = log_path.open("wb")
     process = subprocess.Popen(

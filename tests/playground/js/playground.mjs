@@ -1,9 +1,9 @@
 // Headless Chromium (Debian's, driven by playwright-core as the client matrix does) opens the
-// playground page the gateway serves and uses it as a person would: it picks a provider and a model,
-// gives a key, connects, turns the microphone on (Chromium's fake microphone plays --wav, once),
-// waits for the spoken replies, turns the microphone off, types a message and waits for the typed
-// reply; then it disconnects and does the next session. Everything it reports is read from the
-// page (data-testid elements and their data-* figures), one JSON line per step.
+// playground page the gateway serves and uses it as a person would, for each session of --sessions
+// (JSON): it picks a provider and a model, gives a key, connects, turns the microphone on
+// (Chromium's fake microphone plays --wav, once), waits for the spoken replies, turns the microphone
+// off, types a message and waits for the typed reply, then disconnects. Everything it reports is
+// read from the page (data-testid elements and their data-* figures), one JSON line per step.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,43 +62,73 @@ async function replies(page, text, count) {
   );
 }
 
+/** Wait for a model reply containing `reply` after the user's typed `text`, and its response.done. */
+async function typedReply(page, text, reply, responsesBefore) {
+  await page.waitForFunction(
+    ([text, reply, responsesBefore]) => {
+      const entries = [...document.querySelectorAll('[data-testid="transcript"] > li')];
+      const typed = entries.findLastIndex((item) => item.dataset.role === 'user' && item.textContent.includes(text));
+      const answered = entries
+        .slice(typed + 1)
+        .some((item) => item.dataset.role === 'assistant' && item.querySelector('.text').textContent.includes(reply));
+      const done = Number(document.querySelector('[data-testid="usage"]').dataset.responses) > Number(responsesBefore);
+      return typed >= 0 && answered && done;
+    },
+    [text, reply, responsesBefore],
+    { timeout: WAIT_MS },
+  );
+}
+
+const waitForState = (page, state) =>
+  page.waitForFunction((state) => document.querySelector('[data-testid="status"]').dataset.state === state, state, {
+    timeout: WAIT_MS,
+  });
+
+/**
+ * One session: `page` (a URL to load first), `provider`, `model`, `key`; `refused: true` when the
+ * gateway is expected to refuse it; `spokenReply` (the microphone plays the file, `spokenTurns` replies
+ * contain it; the file lasts `speechSeconds`); `text` and `typedReply` for a typed turn.
+ */
 async function converse(page, session, index) {
+  if (session.page) await page.goto(session.page);
   await byTestId(page, 'provider').selectOption(session.provider);
   await byTestId(page, 'model').fill(session.model);
   await byTestId(page, 'key').fill(session.key ?? '');
   await byTestId(page, 'connect').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]').dataset.state === 'open', null, {
-    timeout: WAIT_MS,
-  });
-  const opened = await snapshot(page);
+  if (session.refused) {
+    await waitForState(page, 'error');
+    report({ step: `session-${index}`, refused: await snapshot(page) });
+    return;
+  }
+  await waitForState(page, 'open');
+  const record = { step: `session-${index}`, opened: await snapshot(page) };
 
-  // Speak: the fake microphone starts playing the file when the page opens it.
-  const spokenAt = Date.now();
-  await byTestId(page, 'mic').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="mic"]').getAttribute('aria-pressed') === 'true');
-  await replies(page, session.spokenReply, session.spokenTurns);
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="playback"]').dataset.scheduledMs) > 0);
-  // The file's last silence plays out, so no speech is cut off mid-turn, then the microphone goes off.
-  await page.waitForTimeout(Math.max(0, session.speechSeconds * 1000 - (Date.now() - spokenAt)));
-  await byTestId(page, 'mic').click();
-  const spoken = await snapshot(page);
+  if (session.spokenReply) {
+    // Speak: the fake microphone starts playing the file when the page opens it.
+    const spokenAt = Date.now();
+    await byTestId(page, 'mic').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="mic"]').getAttribute('aria-pressed') === 'true');
+    await replies(page, session.spokenReply, session.spokenTurns);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="playback"]').dataset.scheduledMs) > 0);
+    // The file's last silence plays out, so no speech is cut off mid-turn, then the microphone goes off.
+    await page.waitForTimeout(Math.max(0, session.speechSeconds * 1000 - (Date.now() - spokenAt)));
+    await byTestId(page, 'mic').click();
+    record.spoken = await snapshot(page);
+  }
 
-  await byTestId(page, 'text-input').fill(session.text);
-  await byTestId(page, 'send').click();
-  await replies(page, session.typedReply, 1);
-  await page.waitForFunction(
-    (turns) => Number(document.querySelector('[data-testid="usage"]').dataset.responses) >= turns + 1,
-    session.spokenTurns,
-    { timeout: WAIT_MS },
-  );
-  if (session.screenshot && args.screenshot) await page.screenshot({ path: args.screenshot });
-  const typed = await snapshot(page);
+  if (session.text) {
+    const before = await snapshot(page);
+    await byTestId(page, 'text-input').fill(session.text);
+    await byTestId(page, 'send').click();
+    await typedReply(page, session.text, session.typedReply, before.usage.responses);
+    if (session.screenshot && args.screenshot) await page.screenshot({ path: args.screenshot });
+    record.typed = await snapshot(page);
+  }
 
   await byTestId(page, 'disconnect').click();
-  await page.waitForFunction(() => document.querySelector('[data-testid="status"]').dataset.state === 'closed', null, {
-    timeout: WAIT_MS,
-  });
-  report({ step: `session-${index}`, opened, spoken, typed, closed: await snapshot(page) });
+  await waitForState(page, 'closed');
+  record.closed = await snapshot(page);
+  report(record);
 }
 
 run(async () => {
@@ -107,7 +137,7 @@ run(async () => {
     executablePath: args.executable,
     headless: true,
     args: FLAGS,
-    viewport: { width: 1280, height: 860 },
+    viewport: { width: 1280, height: 980 },
   });
   const problems = [];
   try {
@@ -119,10 +149,10 @@ run(async () => {
         window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`),
       );
     });
-    page.on('pageerror', (error) => problems.push(`pageerror: ${error}`));
+    page.on('pageerror', (error) => problems.push({ kind: 'pageerror', text: String(error) }));
     page.on('console', (message) => {
       process.stderr.write(`console.${message.type()}: ${message.text()}\n`);
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+      if (message.type() === 'error') problems.push({ kind: 'console', text: message.text(), url: message.location().url });
     });
     const answer = await page.goto(args.url);
     report({
