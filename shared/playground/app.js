@@ -165,6 +165,8 @@ function renderFiguresSoon() {
   });
 }
 
+const count = (n, noun) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
 function renderFigures() {
   const { latency, usage, player, timeline } = state;
   if (latency.last === null) ui.latency.textContent = '–';
@@ -180,7 +182,7 @@ function renderFigures() {
   else {
     const cost = usage.costUsd === null ? 'cost not reported by this gateway' : `$${usage.costUsd.toFixed(4)}`;
     ui.usage.textContent =
-      `${input.total + output.total} tokens over ${usage.responses} responses: ` +
+      `${input.total + output.total} tokens over ${count(usage.responses, 'response')}: ` +
       `${input.total} in (text ${input.text}, audio ${input.audio}, cached ${input.cached}), ` +
       `${output.total} out (text ${output.text}, audio ${output.audio}); ${cost}`;
   }
@@ -192,9 +194,9 @@ function renderFigures() {
 
   const scheduled = player?.scheduledSeconds ?? 0;
   ui.playback.textContent =
-    `Sent ${(timeline.totalMs / 1000).toFixed(1)} s of microphone audio in ${state.appends} appends. ` +
-    `Played ${scheduled.toFixed(1)} s of reply audio in ${player?.chunks ?? 0} chunks, ` +
-    `${player?.gaps ?? 0} gaps, ${player?.interruptions ?? 0} barge-ins.`;
+    `Microphone: ${(timeline.totalMs / 1000).toFixed(1)} s sent in ${count(state.appends, 'append')}. ` +
+    `Replies: ${scheduled.toFixed(1)} s scheduled for playback in ${count(player?.chunks ?? 0, 'chunk')}, ` +
+    `${count(player?.gaps ?? 0, 'gap')}, ${count(player?.interruptions ?? 0, 'barge-in')}.`;
   Object.assign(ui.playback.dataset, {
     sentMs: String(Math.round(timeline.totalMs)),
     appends: String(state.appends),
