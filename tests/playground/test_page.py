@@ -12,6 +12,8 @@ through its ``data-testid`` elements, as a person would: two sessions on one pag
 2. ``provider=openai`` with a key typed into the page: the strict fake provider
    (``tests/support/fake_upstream.py``) records what reached it: the page's key as a bearer, nothing it
    refused, and the microphone's audio in 100 ms appends of 4800 bytes, all of them.
+3. ``provider=simulator`` in push-to-talk mode: each utterance is held, the first with the pointer on
+   the talk button, the second with Space (which speaks over the first reply).
 
 The gateway is tests/conftest.py's ``gateway`` (``SIMULATOR_PACE=0``: the simulator's reply arrives
 at once, and the page paces it on the audio clock).
@@ -89,6 +91,17 @@ def run(chromium: None, gateway: GatewayProcess, scenario: Scenario) -> ClientRu
             **speech,
         },
     ]
+    # Push to talk: the first utterance held by the pointer, the second by Space, which starts while
+    # the first reply plays.
+    first, second = scenario.first, scenario.second
+    holds = [
+        {"by": "pointer", "from": first[0] - 0.2, "to": first[1] + 0.2},
+        {"by": "space", "from": (first[1] + second[0]) / 2, "to": second[1] + 0.2},
+    ]
+    sessions.append(
+        {"provider": "simulator", "model": "gpt-realtime", "turns": "push_to_talk", "holds": holds}
+        | {"spokenReply": "I heard"}
+    )
     arguments = {
         "url": f"http://127.0.0.1:{gateway.port}/",
         "executable": str(CHROMIUM),
@@ -259,3 +272,29 @@ def test_the_provider_heard_both_utterances_and_the_page_shows_its_replies(
         {"role": "user", "text": TYPED, "note": ""},
         {"role": "assistant", "text": REPLY_TEXT, "note": ""},
     ]
+
+
+# -- push to talk ----------------------------------------------------------------------------------
+
+
+def test_push_to_talk_commits_what_was_held_and_gets_a_reply_per_hold(run: ClientRun) -> None:
+    session = run.step("session-2")
+    spoken = session["spoken"]
+    said = [entry["text"] for entry in spoken["transcript"] if entry["role"] == "user"]
+    answers = [entry["text"] for entry in replies(spoken)]
+    assert len(said) == len(answers) == 2, spoken["transcript"]
+    for held, heard in zip(session["held"], said, strict=True):
+        # What was sent is what was held: the audio still in the worklet is flushed before the commit.
+        assert abs(float(heard.removeprefix("(").split()[0]) - held) <= 0.3, (held, heard)
+    for kind in ("input_audio_buffer.clear", "input_audio_buffer.commit", "response.create"):
+        assert sum(int(e["count"]) for e in events(spoken, "out", kind)) == 2, kind
+    assert not events(spoken, "in", "input_audio_buffer.speech_started")  # no server VAD
+    assert abs(int(spoken["playback"]["sentMs"]) / 1000 - sum(session["held"])) <= 0.5
+    assert spoken["latency"]["turns"] == "2"
+
+
+def test_pressing_space_over_the_reply_stops_it(run: ClientRun) -> None:
+    spoken = run.step("session-2")["spoken"]
+    assert spoken["playback"]["interruptions"] == "1"
+    assert events(spoken, "out", "conversation.item.truncate")
+    assert replies(spoken)[0]["note"].startswith("interrupted")

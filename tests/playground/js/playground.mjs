@@ -85,12 +85,15 @@ const waitForState = (page, state) =>
   });
 
 /**
- * One session: `page` (a URL to load first), `provider`, `model`, `key`; `refused: true` when the
- * gateway is expected to refuse it; `spokenReply` (the microphone plays the file, `spokenTurns` replies
- * contain it; the file lasts `speechSeconds`); `text` and `typedReply` for a typed turn.
+ * One session: `page` (a URL to load first), `turns` (`server_vad` or `push_to_talk`), `provider`,
+ * `model`, `key`; `refused: true` when the gateway is expected to refuse it; `spokenReply` (with
+ * server VAD: the microphone plays the file, `spokenTurns` replies contain it, the file lasts
+ * `speechSeconds`; with `holds`, push to talk: one reply per hold); `text` and `typedReply` for a
+ * typed turn.
  */
 async function converse(page, session, index) {
   if (session.page) await page.goto(session.page);
+  await page.locator(`input[name="turns"][value="${session.turns ?? 'server_vad'}"]`).check();
   await byTestId(page, 'provider').selectOption(session.provider);
   await byTestId(page, 'model').fill(session.model);
   await byTestId(page, 'key').fill(session.key ?? '');
@@ -103,7 +106,7 @@ async function converse(page, session, index) {
   await waitForState(page, 'open');
   const record = { step: `session-${index}`, opened: await snapshot(page) };
 
-  if (session.spokenReply) {
+  if (session.spokenReply && !session.holds) {
     // Speak: the fake microphone starts playing the file when the page opens it.
     const spokenAt = Date.now();
     await byTestId(page, 'mic').click();
@@ -113,6 +116,31 @@ async function converse(page, session, index) {
     // The file's last silence plays out, so no speech is cut off mid-turn, then the microphone goes off.
     await page.waitForTimeout(Math.max(0, session.speechSeconds * 1000 - (Date.now() - spokenAt)));
     await byTestId(page, 'mic').click();
+    record.spoken = await snapshot(page);
+  }
+
+  if (session.holds) {
+    // Push to talk: hold the button (pointer) or Space from `from` to `to` seconds after the
+    // microphone opens, for each turn.
+    await byTestId(page, 'mic').click();
+    const micAt = Date.now();
+    const until = (seconds) => page.waitForTimeout(Math.max(0, seconds * 1000 - (Date.now() - micAt)));
+    const held = [];
+    for (const hold of session.holds) {
+      await until(hold.from);
+      if (hold.by === 'pointer') {
+        await byTestId(page, 'talk').hover();
+        await page.mouse.down();
+      } else await page.keyboard.down('Space');
+      const start = Date.now();
+      await until(hold.to);
+      if (hold.by === 'pointer') await page.mouse.up();
+      else await page.keyboard.up('Space');
+      held.push((Date.now() - start) / 1000);
+    }
+    await replies(page, session.spokenReply, session.holds.length);
+    await byTestId(page, 'mic').click();
+    record.held = held;
     record.spoken = await snapshot(page);
   }
 
