@@ -213,6 +213,12 @@ function send(events) {
   state.connection?.send(events);
 }
 
+/** The user takes the turn: stop the response under way first, then its audio (barge-in). */
+function interruptReply() {
+  if (state.responseActive) send(state.protocol.cancel());
+  bargeIn();
+}
+
 /** The user speaks over the model: stop its audio, and tell the provider how much was heard. */
 function bargeIn() {
   const cut = state.player?.playing ? state.player.interrupt() : null;
@@ -231,7 +237,7 @@ const ON = {
     setControls();
   },
   'speech-started'() {
-    bargeIn();
+    bargeIn(); // the provider's server VAD cancels the response itself
   },
   'speech-stopped'({ audioMs }) {
     const at = typeof audioMs === 'number' ? state.timeline.capturedAt(audioMs) : null;
@@ -387,8 +393,7 @@ function stopMicrophone() {
 
 function startTalking() {
   if (state.talking || ui.talk.disabled || ui.talk.hidden) return;
-  bargeIn();
-  if (state.responseActive) send(state.protocol.cancel());
+  interruptReply();
   send(state.protocol.startTalking());
   state.talking = true;
   setControls();
@@ -411,8 +416,7 @@ async function stopTalking() {
 function sendText() {
   const text = ui.textInput.value.trim();
   if (!text || !state.ready) return;
-  if (state.responseActive) send(state.protocol.cancel());
-  bargeIn();
+  interruptReply();
   transcript.add('user', text);
   send(state.protocol.say(text));
   ui.textInput.value = '';

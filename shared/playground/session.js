@@ -152,9 +152,10 @@ export class UsageMeter {
     this.costUsd = null;
   }
 
+  /** A response ended (completed, cancelled, failed): count it, and its usage when it has one. */
   addResponse(usage) {
-    if (!usage) return;
     this.responses += 1;
+    if (!usage) return;
     const input = usage.input_token_details ?? {};
     const output = usage.output_token_details ?? {};
     this.input.total += usage.input_tokens ?? 0;

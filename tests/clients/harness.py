@@ -350,7 +350,8 @@ def run_node(
         except (ValueError, TypeError, KeyError):
             other.append(line)
     run = ClientRun(steps, "\n".join([*other, done.stderr]))
-    assert "fatal" not in steps, f"{script} failed: {steps['fatal']['exception']}\nstderr:\n{done.stderr}"
+    output = f"{done.stdout}\n{done.stderr}"
+    assert "fatal" not in steps, f"{script} failed: {steps['fatal']['exception']}\n{output}"
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     assert "end" in steps, f"{script} stopped early:\n{done.stdout}\n{done.stderr}"
     return run

@@ -56,10 +56,11 @@ def write(path: Path, samples: array) -> None:
         target.writeframes(data.tobytes())
 
 
-def compose(path: Path, lead: float = 0.3, gap: float = 1.0, tail: float = 4.0) -> Scenario:
-    """The first utterance after ``lead`` s of silence, the second ``gap`` s after it (long enough
-    for a server VAD's 500 ms of silence to end the turn, short enough to speak over the reply),
-    then ``tail`` s of silence."""
+def compose(path: Path, lead: float = 0.3, gap: float = 1.5, tail: float = 4.0) -> Scenario:
+    """The first utterance after ``lead`` s of silence, the second ``gap`` s after it, then ``tail``
+    s of silence. The gap is long enough for a server VAD's 500 ms of silence to end the first turn
+    and for its reply (about 2 s of speech, starting some 250 ms later) to be playing, and short
+    enough for the second utterance to start while it still plays."""
     first, second = read("hello.wav"), read("one-more-thing.wav")
 
     def silence(seconds: float) -> array:

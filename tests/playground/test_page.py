@@ -15,8 +15,8 @@ through its ``data-testid`` elements, as a person would: two sessions on one pag
 3. ``provider=simulator`` in push-to-talk mode: each utterance is held, the first with the pointer on
    the talk button, the second with Space (which speaks over the first reply).
 
-The gateway is tests/conftest.py's ``gateway`` (``SIMULATOR_PACE=0``: the simulator's reply arrives
-at once, and the page paces it on the audio clock).
+The gateway is tests/conftest.py's ``gateway`` with the simulator at its real pace
+(``paced_gateway``): its replies stream a chunk at a time, as a provider's do.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 @pytest.fixture(scope="module")
-def run(chromium: None, gateway: GatewayProcess, scenario: Scenario) -> ClientRun:
+def run(chromium: None, paced_gateway: GatewayProcess, scenario: Scenario) -> ClientRun:
     ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / f"playground-{gateway.runtime}.png"
+    screenshot = ARTIFACTS / f"playground-{paced_gateway.runtime}.png"
     screenshot.unlink(missing_ok=True)
     speech = {"spokenTurns": 2, "speechSeconds": scenario.seconds, "text": TYPED}
     sessions = [
@@ -84,26 +84,26 @@ def run(chromium: None, gateway: GatewayProcess, scenario: Scenario) -> ClientRu
         },
         {
             "provider": "openai",
-            "model": fake_model(gateway.runtime),
+            "model": fake_model(paced_gateway.runtime),
             "key": CLIENT_KEY,
             "spokenReply": REPLY_TEXT,
             "typedReply": REPLY_TEXT,
             **speech,
         },
     ]
-    # Push to talk: the first utterance held by the pointer, the second by Space, which starts while
-    # the first reply plays.
+    # Push to talk: the first utterance held by the pointer, the second by Space, pressed about a
+    # second after the first release, while the first reply plays.
     first, second = scenario.first, scenario.second
     holds = [
         {"by": "pointer", "from": first[0] - 0.2, "to": first[1] + 0.2},
-        {"by": "space", "from": (first[1] + second[0]) / 2, "to": second[1] + 0.2},
+        {"by": "space", "from": second[0] - 0.3, "to": second[1] + 0.2},
     ]
     sessions.append(
         {"provider": "simulator", "model": "gpt-realtime", "turns": "push_to_talk", "holds": holds}
         | {"spokenReply": "I heard"}
     )
     arguments = {
-        "url": f"http://127.0.0.1:{gateway.port}/",
+        "url": f"http://127.0.0.1:{paced_gateway.port}/",
         "executable": str(CHROMIUM),
         "wav": str(scenario.path),
         "sessions": json.dumps(sessions),
@@ -113,9 +113,11 @@ def run(chromium: None, gateway: GatewayProcess, scenario: Scenario) -> ClientRu
 
 
 @pytest.fixture(scope="module")
-def upstream(run: ClientRun, gateway: GatewayProcess, fake_upstream: FakeUpstream) -> UpstreamConnection:
+def upstream(
+    run: ClientRun, paced_gateway: GatewayProcess, fake_upstream: FakeUpstream
+) -> UpstreamConnection:
     """What the fake provider saw of the second session."""
-    (connection,) = upstream_of(fake_upstream, fake_model(gateway.runtime), 1)
+    (connection,) = upstream_of(fake_upstream, fake_model(paced_gateway.runtime), 1)
     return connection
 
 
@@ -145,6 +147,16 @@ def test_nothing_broke_and_nothing_was_blocked(run: ClientRun) -> None:
     # The page asks whether /v1/live/sessions is served; a gateway without it answers 404.
     problems = [p for p in checks["problems"] if not p.get("url", "").endswith("/v1/live/sessions")]
     assert problems == []
+
+
+def test_no_session_got_an_error_event(run: ClientRun) -> None:
+    """Nothing the page sent was refused, by the simulator or the strict fake (a truncation of a reply
+    still streaming, a cancel of one already done, a commit of too little audio would be)."""
+    for index in range(3):
+        for snapshot in run.step(f"session-{index}").values():
+            if isinstance(snapshot, dict) and "transcript" in snapshot:
+                assert [e for e in snapshot["transcript"] if e["role"] == "gateway"] == []
+                assert events(snapshot, "in", "error") == []
 
 
 # -- with the simulator ----------------------------------------------------------------------------
@@ -230,8 +242,8 @@ def test_disconnect_closes_the_session(run: ClientRun) -> None:
     assert closed["status"] == "Disconnected (1000: bye)."
 
 
-def test_a_screenshot_is_kept(run: ClientRun, gateway: GatewayProcess) -> None:
-    shot = ARTIFACTS / f"playground-{gateway.runtime}.png"
+def test_a_screenshot_is_kept(run: ClientRun, paced_gateway: GatewayProcess) -> None:
+    shot = ARTIFACTS / f"playground-{paced_gateway.runtime}.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a page, not a blank
 

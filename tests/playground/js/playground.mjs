@@ -62,6 +62,15 @@ async function replies(page, text, count) {
   );
 }
 
+/** Wait until `count` responses have ended (response.done, whatever their status). */
+async function responsesDone(page, count) {
+  await page.waitForFunction(
+    (count) => Number(document.querySelector('[data-testid="usage"]').dataset.responses) >= count,
+    count,
+    { timeout: WAIT_MS },
+  );
+}
+
 /** Wait for a model reply containing `reply` after the user's typed `text`, and its response.done. */
 async function typedReply(page, text, reply, responsesBefore) {
   await page.waitForFunction(
@@ -116,6 +125,7 @@ async function converse(page, session, index) {
     // The file's last silence plays out, so no speech is cut off mid-turn, then the microphone goes off.
     await page.waitForTimeout(Math.max(0, session.speechSeconds * 1000 - (Date.now() - spokenAt)));
     await byTestId(page, 'mic').click();
+    await responsesDone(page, session.spokenTurns);
     record.spoken = await snapshot(page);
   }
 
@@ -139,6 +149,7 @@ async function converse(page, session, index) {
       held.push((Date.now() - start) / 1000);
     }
     await replies(page, session.spokenReply, session.holds.length);
+    await responsesDone(page, session.holds.length);
     await byTestId(page, 'mic').click();
     record.held = held;
     record.spoken = await snapshot(page);
@@ -191,7 +202,15 @@ run(async () => {
       user_agent: await page.evaluate(() => navigator.userAgent),
       testids: await page.evaluate(() => [...document.querySelectorAll('[data-testid]')].map((node) => node.dataset.testid)),
     });
-    for (const [index, session] of sessions.entries()) await converse(page, session, index);
+    for (const [index, session] of sessions.entries()) {
+      try {
+        await converse(page, session, index);
+      } catch (error) {
+        // What the page showed when it went wrong, for the failure's message.
+        report({ step: `session-${index}-failed`, page: await snapshot(page).catch(() => null) });
+        throw error;
+      }
+    }
     report({ step: 'checks', problems, csp_violations: await page.evaluate(() => window.cspViolations) });
   } finally {
     await context.close();
