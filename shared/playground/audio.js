@@ -4,9 +4,11 @@
 export const SAMPLE_RATE = 24000; // the Realtime API's audio/pcm rate, both ways
 export const CHUNK_MS = 100; // one input_audio_buffer.append: 4800 bytes
 const CHUNK_SAMPLES = (SAMPLE_RATE * CHUNK_MS) / 1000;
-// Playback starts this far ahead of the clock, so the first chunk is not cut and the next ones,
-// scheduled back to back, join without a gap.
-const PLAYBACK_LEAD_S = 0.05;
+// Playback starts this far ahead of the clock: the next chunks, scheduled back to back, join without
+// a gap as long as none comes later than this after the audio so far has played out. Providers
+// stream faster than real time, so only the first chunks are at risk; 100 ms absorbs a stalled tab
+// or a network hiccup at the cost of 100 ms more before the first word is heard.
+const PLAYBACK_LEAD_S = 0.1;
 
 /** An AudioContext at 24 kHz (what both directions speak), created in a user gesture. */
 export async function audioContext() {

@@ -184,9 +184,12 @@ def test_spoken_turns_get_spoken_replies(run: ClientRun, scenario: Scenario) -> 
 
 def test_the_reply_audio_was_scheduled_for_playback_without_gaps(run: ClientRun) -> None:
     playback = run.step("session-0")["spoken"]["playback"]
-    assert int(playback["chunks"]) > 0
-    assert int(playback["scheduledMs"]) >= 1000  # "I heard 2.3 seconds of audio." is about 2 s of speech
-    assert playback["gaps"] == "0"
+    assert int(playback["chunks"]) >= 20  # 100 ms each: the reply cut short, and the whole second one
+    assert int(playback["scheduledMs"]) == 100 * int(playback["chunks"])
+    # Chunks join back to back while they come in time. The simulator streams at twice real time
+    # after 250 ms, and the page plays 100 ms ahead, so only a stall of the tab or the gateway makes
+    # a gap: none in runs on an idle machine, at most one on a 2-core machine at a load of 15.
+    assert int(playback["gaps"]) <= 1
 
 
 def test_speaking_over_the_reply_stops_it_and_truncates_it(run: ClientRun) -> None:
@@ -279,6 +282,7 @@ def test_the_provider_heard_both_utterances_and_the_page_shows_its_replies(
     session = run.step("session-1")
     assert [entry["text"] for entry in replies(session["spoken"])] == [REPLY_TEXT, REPLY_TEXT]
     assert int(session["spoken"]["playback"]["scheduledMs"]) > 0
+    assert session["spoken"]["playback"]["gaps"] == "0"  # each reply's audio came in one burst
     typed = session["typed"]["transcript"]
     assert typed[-2:] == [
         {"role": "user", "text": TYPED, "note": ""},
