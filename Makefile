@@ -32,14 +32,15 @@ $(NODE_INSTALLED): package.json package-lock.json
 worker-deps: $(INSTALLED) $(NODE_INSTALLED)
 	$(BIN)/python tests/worker_host/vendor.py
 
-# The Worker bundle (what wrangler deploys: build/worker/) under Pyodide on
-# http://$(HOST):$(WORKER_PORT), with the same settings from the environment as `make run`.
+# The Worker bundle (what wrangler deploys: build/worker/ and the static assets in build/assets/)
+# under Pyodide on http://$(HOST):$(WORKER_PORT), with the same settings from the environment as
+# `make run`.
 worker: worker-deps
 	$(BIN)/python worker/build_bundle.py
 	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs \
 		--entry build/worker/entry.py --root build/worker --python-modules python_modules \
 		--cache-dir node_modules/.cache/worker-host \
-		--host $(HOST) --port $(WORKER_PORT)
+		--host $(HOST) --port $(WORKER_PORT) $$($(BIN)/python tests/worker_host/assets_options.py)
 
 # Debian's Chromium, for the browser cells of the client matrix (tests/clients), when missing.
 chromium:

@@ -30,6 +30,7 @@ from .admission import Admission
 from .answers import HttpAnswer, RawAnswer, error_body
 from .auth import authorize, origin_allowed, origin_refusal, refusal
 from .config import PROVIDER_NAMES, Settings
+from .endpoints import websocket_endpoint_for
 from .handshake import SIMULATOR_NEEDS_TOKEN, client_credential, parse_query
 from .http_bodies import SECRET_MAX_SECONDS, SECRET_MIN_SECONDS, BodyError, ReadBody
 from .http_routes import AZURE_PREFIX, OPENAI_PREFIX, HttpEndpoint, HttpRoute, ModelField, match_http_endpoint
@@ -237,13 +238,19 @@ def _is_error_body(body: bytes, headers: Mapping[str, str]) -> bool:
 # -- planning ------------------------------------------------------------------------------------------
 
 
-def is_http_endpoint(raw_path: str, headers: Mapping[str, str]) -> bool:
+def is_http_endpoint(method: str, raw_path: str, headers: Mapping[str, str]) -> bool:
     """Whether the request is for one of the relayed HTTP endpoints (read its body, then
-    :func:`plan_http`). A WebSocket upgrade never is: ``/v1/live/sessions`` is both a WebSocket
-    endpoint (``client.live.connect``) and an HTTP one (``client.live.create``)."""
+    :func:`plan_http`). ``/v1/live/sessions`` is both a WebSocket endpoint (``client.live.connect``)
+    and an HTTP one (``client.live.create``): an upgrade, or a method no HTTP endpoint there takes,
+    is the WebSocket endpoint's (which answers a plain request with 426)."""
     if headers.get("upgrade", "").lower() == "websocket":
         return False
-    return bool(match_http_endpoint(raw_path))
+    routes = match_http_endpoint(raw_path)
+    if not routes:
+        return False
+    if websocket_endpoint_for(raw_path) is None:
+        return True  # its own 405 for a wrong method
+    return any(route.endpoint.method == method for route in routes)
 
 
 def cors_headers(headers: Mapping[str, str], settings: Settings) -> dict[str, str]:

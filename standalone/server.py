@@ -24,9 +24,11 @@ from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
 from shared.http_relay import is_http_endpoint
+from shared.playground import asset_for
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, Figure, stats_answer
 
+from . import playground
 from .client_socket import upgrade_answer
 from .http_client import relay_http
 from .session import StandaloneSession
@@ -47,6 +49,7 @@ class LiveSessions:
 SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+PLAYGROUND = web.AppKey("playground_files", dict[str, bytes])
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -60,8 +63,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
-    if is_http_endpoint(request.rel_url.raw_path, headers):  # relayed to the provider over HTTP
+    if is_http_endpoint(request.method, request.rel_url.raw_path, headers):  # relayed over HTTP
         return await relay_http(request, settings, request.app[LIVE].admission, request.app[HTTP_CLIENT])
+    asset = asset_for(request.method, request.path, headers)
+    if asset is not None:  # the playground page, or one of its files
+        return playground.respond(asset, request.app[PLAYGROUND], request.method, headers)
     wants_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     answer = http_answer(request.method, request.path, wants_websocket)
     if answer is not None:
@@ -152,6 +158,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[LIVE] = LiveSessions(Admission(settings))
     app.cleanup_ctx.append(_http_client)
+    app[PLAYGROUND] = playground.load_files()
     app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

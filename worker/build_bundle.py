@@ -1,24 +1,37 @@
-"""Assemble the Worker's bundle root: ``build/worker/`` holding ``entry.py``, ``worker/``, ``shared/``.
+"""Assemble what wrangler deploys: the Worker's bundle root and its static assets.
 
-wrangler collects every ``*.py`` under the main module's directory and names modules relative to
-it. Our entry lives in ``worker/`` but imports ``shared`` from beside it, and pointing wrangler's
-``base_dir`` at the repository would bundle the tests, the standalone server and ``node_modules``
-too. So wrangler's ``[build]`` step runs this script, which lays out only what the Worker runs,
-mirroring the repository (``entry.py`` at the top, ``shared`` and ``worker`` as packages).
+``build/worker/`` holds ``entry.py``, ``worker/``, ``shared/``. wrangler collects every ``*.py``
+under the main module's directory and names modules relative to it. Our entry lives in ``worker/``
+but imports ``shared`` from beside it, and pointing wrangler's ``base_dir`` at the repository would
+bundle the tests, the standalone server and ``node_modules`` too. So wrangler's ``[build]`` step
+runs this script, which lays out only what the Worker runs, mirroring the repository (``entry.py``
+at the top, ``shared`` and ``worker`` as packages).
+
+``build/assets/`` is ``wrangler.toml``'s ``[assets]`` directory: the playground's files under
+``playground/`` (the paths they are served at, :mod:`shared.playground`) and a ``_headers`` file
+that gives them the page's headers (its Content-Security-Policy), as the standalone server does.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script, by wrangler's [build] step
+    sys.path.insert(0, str(ROOT))
+
+from shared import playground  # noqa: E402
+
 BUNDLE = ROOT / "build" / "worker"
+ASSETS = ROOT / "build" / "assets"
 PACKAGES = ("shared", "worker")
 NOT_BUNDLED = {Path(__file__).name}
 
 
-def build(bundle: Path = BUNDLE) -> Path:
+def build(bundle: Path = BUNDLE, assets: Path = ASSETS) -> Path:
+    """Lay out the bundle root (returned) and the assets directory."""
     if bundle.exists():
         shutil.rmtree(bundle)
     bundle.mkdir(parents=True)
@@ -30,8 +43,23 @@ def build(bundle: Path = BUNDLE) -> Path:
             target = bundle / source.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    build_assets(assets)
     return bundle
 
 
+def build_assets(assets: Path = ASSETS) -> Path:
+    """The playground's files at their served paths, and the ``_headers`` file."""
+    if assets.exists():
+        shutil.rmtree(assets)
+    source = ROOT / "shared" / "playground"
+    for asset in playground.ASSETS.values():
+        target = assets / asset.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / asset.name, target)
+    (assets / "_headers").write_text(playground.headers_file())
+    return assets
+
+
 if __name__ == "__main__":
-    print(f"worker bundle: {build().relative_to(ROOT)}")
+    bundle = build()
+    print(f"worker bundle: {bundle.relative_to(ROOT)}, assets: {ASSETS.relative_to(ROOT)}")

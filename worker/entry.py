@@ -13,6 +13,7 @@ from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
 from shared.http_relay import is_http_endpoint
+from shared.playground import asset_for
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, stats_answer
 from worker.http_client import relay_http
@@ -60,9 +61,13 @@ class Default(WorkerEntrypoint):
         if url.path == TOKENS_PATH:
             settings, body = settings_from_env(self.env), await request.text()
             return _respond(token_answer(request.method, url.path, headers, body, settings, time.time()))
-        if is_http_endpoint(url.path, headers):  # relayed to the provider over HTTP
+        if is_http_endpoint(request.method, url.path, headers):  # relayed to the provider over HTTP
             settings = settings_from_env(self.env)
             return await relay_http(request, url.path, url.query, headers, settings, admission_for(settings))
+        asset = asset_for(request.method, url.path, headers)
+        if asset is not None:  # the playground's files are the ASSETS binding's (wrangler.toml [assets])
+            at = f"{url.scheme}://{url.netloc}{asset.path}"
+            return await self.env.ASSETS.fetch(at, method=request.method, headers=request.js_object.headers)
         wants_websocket = headers.get("upgrade", "").lower() == "websocket"
         answer = http_answer(request.method, url.path, wants_websocket)
         if answer is not None:

@@ -319,8 +319,14 @@ class ClientRun:
         return self.steps[name]
 
 
-def run_node(script: str, arguments: dict[str, str], env: dict[str, str] | None = None) -> ClientRun:
-    """Run ``js/<script>`` with ``--name value`` arguments under Node 22; its JSON lines, by step."""
+def run_node(
+    script: str,
+    arguments: dict[str, str],
+    env: dict[str, str] | None = None,
+    timeout: float = NODE_RUN_TIMEOUT_SECONDS,
+) -> ClientRun:
+    """Run ``js/<script>`` (or a script at an absolute path) with ``--name value`` arguments under
+    Node 22; its JSON lines, by step."""
     command = [str(NODE), str(JS / script)]
     for name, value in arguments.items():
         command += [f"--{name}", value]
@@ -331,7 +337,7 @@ def run_node(script: str, arguments: dict[str, str], env: dict[str, str] | None 
             env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
-            timeout=NODE_RUN_TIMEOUT_SECONDS,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"{script} did not finish: {error.stdout}\n{error.stderr}") from None
@@ -344,7 +350,8 @@ def run_node(script: str, arguments: dict[str, str], env: dict[str, str] | None 
         except (ValueError, TypeError, KeyError):
             other.append(line)
     run = ClientRun(steps, "\n".join([*other, done.stderr]))
-    assert "fatal" not in steps, f"{script} failed: {steps['fatal']['exception']}\nstderr:\n{done.stderr}"
+    output = f"{done.stdout}\n{done.stderr}"
+    assert "fatal" not in steps, f"{script} failed: {steps['fatal']['exception']}\n{output}"
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     assert "end" in steps, f"{script} stopped early:\n{done.stdout}\n{done.stderr}"
     return run

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from worker_host.assets_options import host_options
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
 # Other installs of the gateway's dependencies than the project's own (tests/deps/check.py), so
@@ -75,6 +77,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             *("--python-modules", str(worker_python_modules())),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
+            *host_options(),  # wrangler.toml's [assets]: the playground's files
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
@@ -115,9 +118,14 @@ def runtime_missing(runtime: str) -> str | None:
     return None
 
 
-def start_gateway(runtime: str, env: dict[str, str], log_path: Path) -> GatewayProcess:
-    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers."""
-    port = free_port()
+def start_gateway(
+    runtime: str, env: dict[str, str], log_path: Path, port: int | None = None
+) -> GatewayProcess:
+    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
+
+    It listens on ``port``, or on a free one; pass one from :func:`free_port` when a setting must
+    name it (``ALLOWED_ORIGINS`` with the gateway's own origin)."""
+    port = port or free_port()
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     log = log_path.open("wb")
     process = subprocess.Popen(

@@ -628,6 +628,8 @@ def test_no_key_or_token_in_a_repr_a_log_line_or_an_answer(caplog: pytest.LogCap
 
 def test_a_websocket_upgrade_of_an_http_endpoints_path_is_not_relayed_over_http() -> None:
     """``/v1/live/sessions``: ``client.live.create`` posts to it, ``client.live.connect`` upgrades it."""
-    assert is_http_endpoint("/v1/live/sessions", {})
-    assert not is_http_endpoint("/v1/live/sessions", {"upgrade": "websocket"})
-    assert not is_http_endpoint("/v1/live/sessions/sess_1/attach", {})
+    assert is_http_endpoint("POST", "/v1/live/sessions", {})
+    assert not is_http_endpoint("GET", "/v1/live/sessions", {"upgrade": "websocket"})
+    assert not is_http_endpoint("GET", "/v1/live/sessions", {})  # the WebSocket endpoint's 426
+    assert not is_http_endpoint("POST", "/v1/live/sessions/sess_1/attach", {})
+    assert is_http_endpoint("GET", "/v1/realtime/client_secrets", {})  # its own 405

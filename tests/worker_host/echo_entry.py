@@ -3,7 +3,8 @@
 Written as for workerd (Python Workers, compatibility date 2026-09-08):
 
 * ``GET /`` (plain HTTP): a greeting; ``/env?name=X`` returns the binding ``X``;
-  ``/last-close`` the last close event a WebSocket handler saw (JSON).
+  ``/last-close`` the last close event a WebSocket handler saw (JSON); ``/asset?path=P`` the answer
+  of the static assets binding ``ASSETS`` for ``P``, as it is.
 * WebSocket upgrade: echoes every frame (text as text, binary as binary). The
   text ``close:<code>:<reason>`` makes the Worker close with that code/reason.
   The first subprotocol the client offers is accepted; with ``?greet`` the
@@ -73,6 +74,8 @@ class Default(WorkerEntrypoint):
     async def fetch(self, request):
         url = urlsplit(request.url)
         query = parse_qs(url.query, keep_blank_values=True)
+        if url.path == "/asset":
+            return await self.env.ASSETS.fetch(f"{url.scheme}://{url.netloc}{query['path'][0]}")
         if (request.headers.get("upgrade") or "").lower() != "websocket":
             return self._http(url.path, query)
         if "upstream" in query:

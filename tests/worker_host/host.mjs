@@ -10,6 +10,7 @@
 // On start-up it prints one line to stdout, which tests wait for:
 //   worker-host: listening on http://127.0.0.1:8787 (ready in 1234 ms)
 
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -33,6 +34,11 @@ const { values: opts } = parseArgs({
     "cache-dir": { type: "string" },
     "no-cache": { type: "boolean", default: false },
     prepare: { type: "boolean", default: false },
+    assets: { type: "string" },
+    "assets-binding": { type: "string" },
+    "assets-run-worker-first": { type: "string", multiple: true, default: [] },
+    "assets-html-handling": { type: "string", default: "auto-trailing-slash" },
+    "assets-not-found-handling": { type: "string", default: "none" },
   },
 });
 const ROOT = path.resolve(opts.root);
@@ -412,6 +418,157 @@ function headersFromNode(rawHeaders) {
   return headers;
 }
 
+// ---------------------------------------------------------------------------
+// Static assets (wrangler.toml [assets]), as Cloudflare's router and asset
+// workers serve them (workers-shared, as bundled in miniflare): the router sends
+// a request to the assets when a run_worker_first rule says so ("!" rules) or
+// when a file matches and no rule sends it to the Worker first; the asset
+// server answers GET and HEAD with the file, its ETag (If-None-Match -> 304)
+// and content type, and the _headers file's headers; other methods on a file
+// get 405, a path with no file 404. The Worker reaches the same server through
+// its binding (env.<binding>.fetch). Only html_handling and not_found_handling
+// "none" are emulated (exact file paths, no trailing-slash redirects, no SPA or
+// 404 page).
+// ---------------------------------------------------------------------------
+
+// wrangler's content types (its `mime` lookup, with the charset added to text/*).
+const CONTENT_TYPES = {
+  ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8",
+  ".json": "application/json", ".map": "application/json", ".wasm": "application/wasm",
+  ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/vnd.microsoft.icon",
+  ".wav": "audio/wav", ".woff2": "font/woff2",
+};
+// Files of the assets directory that configure it rather than being served (wrangler's defaults).
+const ASSET_METAFILES = new Set(["/_headers", "/_redirects", "/.assetsignore"]);
+const CACHE_CONTROL_BROWSER = "public, max-age=0, must-revalidate";
+
+const escapeRegex = (text) => text.replace(/[-/\\^$*+?.()|[\]{}]/g, "\\$&");
+// A run_worker_first rule: `*` matches anything, the rest literally.
+const globRule = (rule) => new RegExp(`^${rule.split("*").map(escapeRegex).join(".*")}$`);
+// A _headers path: `*` is the splat, `:name` a segment; both can be used in values.
+function headersRule(rule) {
+  let pattern = rule.split("*").map(escapeRegex).join("(?<splat>.*)");
+  pattern = pattern.replace(/:([A-Za-z]\w*)/g, (_, name) => `(?<${name}>[^/]+)`);
+  return new RegExp(`^${pattern}$`);
+}
+
+function parseHeadersFile(text) {
+  const rules = [];
+  let rule = null;
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) continue;
+    if (line.startsWith("/") || line.startsWith("https://")) {
+      rule = { path: headersRule(line), set: [], unset: [] };
+      rules.push(rule);
+    } else if (rule && line.startsWith("!")) {
+      rule.unset.push(line.slice(1).trim());
+    } else if (rule && line.includes(":")) {
+      const colon = line.indexOf(":");
+      rule.set.push([line.slice(0, colon).trim(), line.slice(colon + 1).trim()]);
+    }
+  }
+  return rules;
+}
+
+function loadAssets(directory) {
+  const files = new Map();
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) { walk(full); continue; }
+      const served = "/" + path.relative(directory, full).split(path.sep).join("/");
+      if (ASSET_METAFILES.has(served)) continue;
+      const body = fs.readFileSync(full);
+      files.set(served, {
+        body,
+        eTag: createHash("sha256").update(body).digest("hex").slice(0, 32),
+        contentType: CONTENT_TYPES[path.extname(served).toLowerCase()],
+      });
+    }
+  };
+  walk(directory);
+  const headersFile = path.join(directory, "_headers");
+  const headers = fs.existsSync(headersFile) ? parseHeadersFile(fs.readFileSync(headersFile, "utf8")) : [];
+  return { files, headers };
+}
+
+function assetsConfig() {
+  if (!opts.assets) return null;
+  for (const [option, value] of [["html-handling", opts["assets-html-handling"]], ["not-found-handling", opts["assets-not-found-handling"]]]) {
+    if (value !== "none") {
+      log(`--assets-${option} ${value} is not emulated: only "none" is`);
+      process.exit(2);
+    }
+  }
+  const rules = opts["assets-run-worker-first"];
+  return {
+    ...loadAssets(path.resolve(opts.assets)),
+    binding: opts["assets-binding"] ?? null,
+    assetFirst: rules.filter((rule) => rule.startsWith("!")).map((rule) => globRule(rule.slice(1))),
+    workerFirst: rules.filter((rule) => !rule.startsWith("!")).map((rule) => globRule(rule)),
+  };
+}
+const ASSETS = assetsConfig();
+
+function decodedPath(request) {
+  const { pathname } = new URL(request.url);
+  try { return decodeURIComponent(pathname); } catch { return pathname; }
+}
+
+/** The router's choice for a request: the asset server or the Worker. */
+function routesToAssets(request) {
+  if (!ASSETS) return false;
+  const { pathname } = new URL(request.url);
+  if (ASSETS.assetFirst.some((rule) => rule.test(pathname))) return true;
+  if (ASSETS.workerFirst.some((rule) => rule.test(pathname))) return false;
+  return ASSETS.files.has(decodedPath(request));
+}
+
+/** The asset server's answer. */
+function serveAsset(request) {
+  const pathname = decodedPath(request);
+  const asset = ASSETS.files.get(pathname);
+  const method = request.method.toUpperCase();
+  let response;
+  if (!asset) {
+    response = new NodeResponse(null, { status: 404, statusText: "Not Found" });
+  } else if (method !== "GET" && method !== "HEAD") {
+    response = new NodeResponse(null, { status: 405, statusText: "Method Not Allowed" });
+  } else {
+    const headers = new Headers({ ETag: `"${asset.eTag}"` });
+    if (asset.contentType) headers.set("Content-Type", asset.contentType);
+    if (!request.headers.has("authorization") && !request.headers.has("range")) headers.set("Cache-Control", CACHE_CONTROL_BROWSER);
+    const ifNoneMatch = request.headers.get("if-none-match") ?? "";
+    if ([`"${asset.eTag}"`, `W/"${asset.eTag}"`].includes(ifNoneMatch)) {
+      response = new NodeResponse(null, { status: 304, statusText: "Not Modified", headers });
+    } else {
+      response = new NodeResponse(method === "HEAD" ? null : asset.body, { status: 200, headers });
+    }
+  }
+  const seen = new Set();
+  for (const rule of ASSETS.headers) {
+    const match = rule.path.exec(pathname);
+    if (!match) continue;
+    for (const name of rule.unset) response.headers.delete(name);
+    for (const [name, value] of rule.set) {
+      const filled = Object.entries(match.groups ?? {}).reduce((text, [key, part]) => text.replaceAll(`:${key}`, part), value);
+      if (seen.has(name.toLowerCase())) response.headers.append(name, filled);
+      else { response.headers.set(name, filled); seen.add(name.toLowerCase()); }
+    }
+  }
+  return response;
+}
+
+// The assets binding: a Fetcher (the SDK wraps bindings by that class name) onto the asset server.
+class Fetcher {
+  async fetch(input, init) {
+    return serveAsset(new Request(input, init));
+  }
+}
+
 // Installed before Pyodide starts, so Python's `js` module sees workerd's API.
 Object.assign(globalThis, { WebSocket, WebSocketPair, Response, fetch, MessageEvent, CloseEvent, ErrorEvent });
 
@@ -430,6 +587,7 @@ for (const item of opts.var) {
   if (eq < 1) { log(`--var expects NAME=VALUE, got ${JSON.stringify(item)}`); process.exit(2); }
   env[item.slice(0, eq)] = item.slice(eq + 1);
 }
+if (ASSETS?.binding) env[ASSETS.binding] = new Fetcher();
 
 // Background work (ctx.waitUntil) is awaited for its errors only: there is no
 // request lifetime to extend.
@@ -674,7 +832,9 @@ const failure = () => new NodeResponse("Worker threw exception\n", { status: 500
 async function onRequest(req, res) {
   let response;
   try {
-    response = await invokeFetch(toRequest(req, true));
+    const request = toRequest(req, true);
+    if (routesToAssets(request)) response = serveAsset(request);
+    else response = await invokeFetch(request);
     if (response.webSocket) {
       throw new TypeError(
         'Worker tried to return a WebSocket in a response to a request which did not contain the header "Upgrade: websocket".');
@@ -730,7 +890,9 @@ async function onUpgrade(req, socket, head) {
   socket.on("error", () => {}); // the client may vanish mid-handshake
   let response;
   try {
-    response = await invokeFetch(toRequest(req, false));
+    const request = toRequest(req, false);
+    // The router does not look at Upgrade: a path the assets serve gets the file.
+    response = routesToAssets(request) ? serveAsset(request) : await invokeFetch(request);
   } catch (err) {
     log(`fetch() failed for upgrade ${req.url}:\n${describe(err)}`);
     return writeRawResponse(socket, failure());

@@ -36,3 +36,9 @@ def test_wrangler_dry_run_bundles_worker_shared_and_packages(tmp_path: Path) -> 
     assert any(name.startswith("python_modules/pydantic_core/_pydantic_core") for name in bundled)
     # Only the Worker's own code: no standalone server, tests or Node packages.
     assert not [name for name in bundled if name.split("/")[0] in {"standalone", "tests", "node_modules"}]
+    # The playground's files go up as static assets, bound as ASSETS (wrangler.toml [assets]).
+    output = result.stdout + result.stderr
+    assert f"from the assets directory {ROOT / 'build' / 'assets'}" in output, output
+    assert "env.ASSETS" in output
+    page_files = [name for name in bundled if name.startswith("shared/playground/")]
+    assert page_files == ["shared/playground/__init__.py"]  # the files are assets, not modules

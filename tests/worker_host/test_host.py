@@ -15,6 +15,7 @@ import re
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -47,10 +48,14 @@ if not (REPO / "python_modules" / "workers").is_dir():
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     """The host serving echo_entry.py; yields 'host:port'."""
-    log_dir = tmp_path_factory.mktemp("worker_host")
+    yield from run_host(tmp_path_factory.mktemp("worker_host"), ["--var", "GREETING=hello"])
+
+
+def run_host(log_dir: Path, options: list[str]):
+    """Start the host with echo_entry.py and ``options``; yield 'host:port' until it is stopped."""
     out, err = log_dir / "stdout.log", log_dir / "stderr.log"
     env = dict(os.environ, WORKER_HOST_TEST_VAR="from-environment")
-    cmd = ["node", str(HOST_JS), "--entry", str(ECHO_ENTRY), "--port", "0", "--var", "GREETING=hello"]
+    cmd = ["node", str(HOST_JS), "--entry", str(ECHO_ENTRY), "--port", "0", *options]
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=stdout, stderr=stderr)
     try:
@@ -247,3 +252,76 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# -- static assets --------------------------------------------------------------------------------
+
+ASSET_FILES = {
+    "app.js": b"console.log('app');\n",
+    "api/data.json": b'{"from": "assets"}',
+    "api/docs/readme.txt": b"docs\n",
+    "_headers": b"/*\n  X-Everywhere: yes\n/app.js\n  ! Cache-Control\n/api/docs/:name\n  X-Doc: :name\n",
+}
+
+
+@pytest.fixture(scope="module")
+def assets_host(tmp_path_factory):
+    """The host serving echo_entry.py with static assets: the Worker first under /api/, except
+    /api/docs/."""
+    assets = tmp_path_factory.mktemp("assets")
+    for name, content in ASSET_FILES.items():
+        (assets / name).parent.mkdir(parents=True, exist_ok=True)
+        (assets / name).write_bytes(content)
+    rules = ["--assets-run-worker-first", "/api/*", "--assets-run-worker-first", "!/api/docs/*"]
+    options = ["--assets", str(assets), "--assets-binding", "ASSETS", *rules]
+    options += ["--assets-html-handling", "none"]
+    yield from run_host(tmp_path_factory.mktemp("worker_host_assets"), options)
+
+
+def fetch(host: str, path: str, method: str = "GET", headers: dict | None = None):
+    request = urllib.request.Request(f"http://{host}{path}", method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_assets_are_served_before_the_worker_unless_a_rule_says_otherwise(assets_host):
+    status, headers, body = fetch(assets_host, "/app.js")
+    assert (status, body) == (200, ASSET_FILES["app.js"])
+    assert headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert fetch(assets_host, "/api/data.json")[2] == b"echo worker\n"  # /api/*: the Worker first
+    status, headers, body = fetch(assets_host, "/api/docs/readme.txt")  # !/api/docs/*: the assets
+    assert (status, body) == (200, b"docs\n")
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert fetch(assets_host, "/missing.js")[2] == b"echo worker\n"  # no file: the Worker
+    assert fetch(assets_host, "/_headers")[2] == b"echo worker\n"  # not an asset
+
+
+def test_assets_etag_methods_and_headers_file(assets_host):
+    status, headers, _ = fetch(assets_host, "/api/docs/readme.txt")
+    assert headers["Cache-Control"] == "public, max-age=0, must-revalidate"
+    assert (headers["X-Everywhere"], headers["X-Doc"]) == ("yes", "readme.txt")
+    etag = headers["ETag"]
+    assert fetch(assets_host, "/api/docs/readme.txt", headers={"If-None-Match": etag})[0] == 304
+    assert fetch(assets_host, "/api/docs/readme.txt", headers={"If-None-Match": "W/" + etag})[0] == 304
+    status, headers, body = fetch(assets_host, "/app.js", method="HEAD")
+    assert (status, body) == (200, b"")
+    assert "Cache-Control" not in headers  # unset by the _headers rule
+    assert headers["X-Everywhere"] == "yes"
+    assert fetch(assets_host, "/app.js", method="POST")[0] == 405
+
+
+def test_the_binding_reaches_the_assets_whatever_the_rules(assets_host):
+    status, _, body = fetch(assets_host, "/asset?path=/api/data.json")
+    assert (status, body) == (200, ASSET_FILES["api/data.json"])
+    assert fetch(assets_host, "/asset?path=/nope")[0] == 404
+
+
+async def test_an_upgrade_to_an_asset_path_gets_the_file(assets_host):
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with connect(f"ws://{assets_host}/app.js"):
+            pass
+    assert info.value.response.status_code == 200
+    assert info.value.response.body == ASSET_FILES["app.js"]
