@@ -53,6 +53,7 @@ class SessionPlan:
     subject: str | None = None  # who the gateway token was minted for (for the log); None: no token
     max_session_seconds: int | None = None  # the token's limit on the session's length
     error_close_code: int = CloseCode.POLICY_VIOLATION  # how the session closes after ``error``
+    token_id: str | None = None  # the gateway token's nonce (``nce``), by which it is revoked
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -156,9 +157,12 @@ def plan_session(
     speaks = upstream_protocol(settings, provider)
     subject = claims.subject if claims is not None else None
     limit = claims.max_session_seconds if claims is not None else None
+    token_id = claims.nonce if claims is not None else None
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
-        return SessionPlan(provider, model, protocol, speaks, answer, upstream, error, subject, limit)
+        return SessionPlan(
+            provider, model, protocol, speaks, answer, upstream, error, subject, limit, token_id=token_id
+        )
 
     def failed(error: GatewayError) -> SessionPlan:
         return planned(None, error)
