@@ -39,7 +39,7 @@ worker: worker-deps
 	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs \
 		--entry build/worker/entry.py --root build/worker --python-modules python_modules \
 		--cache-dir node_modules/.cache/worker-host \
-		--host $(HOST) --port $(WORKER_PORT)
+		--host $(HOST) --port $(WORKER_PORT) $$($(BIN)/python worker/build_bundle.py --host-arguments)
 
 # Debian's Chromium, for the browser cells of the client matrix (tests/clients), when missing.
 chromium:

@@ -257,9 +257,9 @@ class Settings(BaseModel):
     redis_failure_mode: FailureMode = Field(
         "open",
         alias="REDIS_FAILURE_MODE",
-        description="When Redis is unreachable or slow: open (serve with per-process limits, logged "
-        "and counted in /debug/stats) or closed (refuse new token sessions with fleet_unavailable "
-        "and a close 1013).",
+        description="When Redis (on Cloudflare: the FLEET Durable Object) is unreachable or slow: open "
+        "(serve with per-process limits, logged and counted in /debug/stats) or closed (refuse new "
+        "sessions with a gateway token: fleet_unavailable and a close 1013).",
     )
     redis_timeout_seconds: float = Field(
         0.25,
@@ -272,6 +272,13 @@ class Settings(BaseModel):
         alias="REDIS_KEY_PREFIX",
         description="Prefix of every key the gateway writes to Redis (several deployments can share "
         "one Redis with different prefixes).",
+    )
+    durable_object_timeout_seconds: float = Field(
+        2.0,
+        alias="DURABLE_OBJECT_TIMEOUT_SECONDS",
+        gt=0,
+        description="Worker: longest a call to the FLEET Durable Object may take before it counts as a "
+        "failure (REDIS_FAILURE_MODE then decides, as for Redis).",
     )
     fleet_slot_ttl_seconds: float = Field(
         30.0,

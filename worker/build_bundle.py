@@ -10,6 +10,7 @@ mirroring the repository (``entry.py`` at the top, ``shared`` and ``worker`` as 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,5 +34,22 @@ def build(bundle: Path = BUNDLE) -> Path:
     return bundle
 
 
+def durable_objects(config: Path = ROOT / "wrangler.toml") -> dict[str, str]:
+    """The Durable Object bindings ``wrangler.toml`` declares: binding name -> class name."""
+    import tomllib  # Python 3.11+, needed by the local host only (wrangler's build step may be older)
+
+    with config.open("rb") as file:
+        bindings = tomllib.load(file).get("durable_objects", {}).get("bindings", [])
+    return {binding["name"]: binding["class_name"] for binding in bindings}
+
+
+def host_arguments() -> list[str]:
+    """The local Worker host's options binding the same Durable Objects (tests/worker_host)."""
+    return [part for name, cls in durable_objects().items() for part in ("--durable-object", f"{name}={cls}")]
+
+
 if __name__ == "__main__":
-    print(f"worker bundle: {build().relative_to(ROOT)}")
+    if sys.argv[1:] == ["--host-arguments"]:
+        print(" ".join(host_arguments()))
+    else:
+        print(f"worker bundle: {build().relative_to(ROOT)}")

@@ -56,6 +56,8 @@ def command_for(runtime: str, port: int) -> list[str]:
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
         # upper-case environment variables, as `wrangler dev` vars are.
+        from worker.build_bundle import host_arguments
+
         bundle = worker_bundle()
         return [
             "node",
@@ -64,6 +66,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             *("--python-modules", str(ROOT / "python_modules")),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
+            *host_arguments(),  # wrangler.toml's Durable Object bindings
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
