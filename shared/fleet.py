@@ -330,25 +330,26 @@ class SessionGate:
                 if revoked:
                     return revoked_at_connect(subject)
             return plan, None
-        if store is None:
-            plan, ticket = self.admission.admit_plan(plan, now)
-            return plan, (Pass(ticket, Slot(subject, None, token_id)) if ticket is not None else None)
-        if not self.status.may_try(now):
-            return self._without_store(plan, now)
-        local = self.admission.admit(None, now)  # MAX_SESSIONS: the process's own
+        # The process's own count first: the subject's sessions here are among its sessions in the
+        # fleet, so what this refuses the store would refuse too, and it is the count that applies
+        # while the store is down (REDIS_FAILURE_MODE=open).
+        local = self.admission.admit(subject, now)
         if isinstance(local, Refusal):
             return _refused(plan, local), None
+        if store is None:
+            return plan, Pass(local, Slot(subject, None, token_id))
+        if not self.status.may_try(now):
+            return self._without_store(plan, local)
         slot = Slot(subject, new_slot_id(), token_id)
         try:
             verdict = await self._bounded(store.admit(slot, self._limits))
         except Exception as error:  # an I/O boundary: whatever the store raised, it did not answer
-            self.admission.release(local)
             self.status.failed("admit", error, now, self._fallback)
-            return self._without_store(plan, now)
+            return self._without_store(plan, local)
         self.status.succeeded()
         if verdict.outcome == "admitted":
             return plan, Pass(local, slot)
-        self.admission.release(local)
+        self.admission.withdraw(local)
         if verdict.outcome == "revoked":
             return revoked_at_connect(subject)
         return _refused(plan, self._refusal(verdict, subject)), None
@@ -414,22 +415,20 @@ class SessionGate:
         self.status.succeeded()
         return result
 
-    def _without_store(self, plan: SessionPlan, now: float) -> tuple[SessionPlan, Pass | None]:
-        """The store is down: refuse (closed) or admit by the process's own limits (open)."""
+    def _without_store(self, plan: SessionPlan, local: Ticket) -> tuple[SessionPlan, Pass | None]:
+        """The store is down: refuse (closed) or keep the process's own admission (open)."""
         assert plan.subject is not None
-        if self._closed_mode:
-            self._counters.hit("fleet_unavailable", f"fleet={self.scope} subject={plan.subject!r}")
-            error = GatewayError(
-                "fleet_unavailable",
-                "The gateway cannot reach the store that keeps its fleet-wide limits, and does not open "
-                "sessions without it (REDIS_FAILURE_MODE=closed); try again later.",
-                type="server_error",
-            )
-            return _refused(plan, Refusal(error, CloseCode.TRY_AGAIN_LATER)), None
-        plan, ticket = self.admission.admit_plan(plan, now)
-        if ticket is None:
-            return plan, None
-        return plan, Pass(ticket, Slot(plan.subject, None, plan.token_id))
+        if not self._closed_mode:
+            return plan, Pass(local, Slot(plan.subject, None, plan.token_id))
+        self.admission.withdraw(local)
+        self._counters.hit("fleet_unavailable", f"fleet={self.scope} subject={plan.subject!r}")
+        error = GatewayError(
+            "fleet_unavailable",
+            "The gateway cannot reach the store that keeps its fleet-wide limits, and does not open "
+            "sessions without it (REDIS_FAILURE_MODE=closed); try again later.",
+            type="server_error",
+        )
+        return _refused(plan, Refusal(error, CloseCode.TRY_AGAIN_LATER)), None
 
     def _refusal(self, verdict: Verdict, subject: str) -> Refusal:
         if verdict.outcome == "too_many_sessions":

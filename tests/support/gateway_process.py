@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -49,9 +50,20 @@ class GatewayProcess:
             self.process.wait(10)
 
 
-def command_for(runtime: str, port: int) -> list[str]:
+def command_for(runtime: str, port: int, args: Sequence[str] = ()) -> list[str]:
+    """The command running ``runtime`` on ``port``; ``args`` go to ``realtime-gateway serve``."""
     if runtime == "standalone":
-        return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [
+            sys.executable,
+            "-m",
+            "standalone.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ]
     if runtime == "worker":
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
@@ -88,13 +100,15 @@ def runtime_missing(runtime: str) -> str | None:
     return None
 
 
-def start_gateway(runtime: str, env: dict[str, str], log_path: Path) -> GatewayProcess:
+def start_gateway(
+    runtime: str, env: dict[str, str], log_path: Path, args: Sequence[str] = ()
+) -> GatewayProcess:
     """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers."""
     port = free_port()
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command_for(runtime, port),
+        command_for(runtime, port, args),
         cwd=ROOT,
         env={**base_env, "LOG_LEVEL": "DEBUG", **env},
         stdout=log,
