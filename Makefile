@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 WORKER_PORT ?= 8787
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: run worker test worker-deps chromium format clean
+.PHONY: run worker test worker-deps chromium redis format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,8 +49,17 @@ chromium:
 	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip"; fi; \
 	fi
 
+# Debian's Redis, for the fleet-wide limits' tests (tests/e2e/test_fleet.py starts its own
+# redis-server on a free loopback port; nothing is left running), when missing.
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	  else echo "redis-server is missing (apt-get install redis-server); the fleet tests will skip"; fi; \
+	fi
+
 # Lint, then every test, on both runtimes, with every real client of the matrix.
-test: worker-deps chromium
+test: worker-deps chromium redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
