@@ -165,16 +165,18 @@ class Settings(BaseModel):
         10,
         alias="MAX_SESSIONS_PER_SUBJECT",
         ge=0,
-        description="Sessions open at once per gateway-token subject (per process or isolate); the "
-        "next one gets too_many_sessions and a close 1013. Sessions without a token are not "
-        "counted per subject. 0: no limit.",
+        description="Sessions open at once per gateway-token subject, across the fleet with REDIS_URL "
+        "(on Cloudflare: the FLEET Durable Object), else per process; the next one gets "
+        "too_many_sessions and a close 1013. Sessions without a token are not counted per subject. "
+        "0: no limit.",
     )
     sessions_per_minute_per_subject: int = Field(
         30,
         alias="SESSIONS_PER_MINUTE_PER_SUBJECT",
         ge=0,
-        description="Sessions a gateway-token subject may open in any 60 s (sliding window, per "
-        "process or isolate); the next one gets rate_limited and a close 1013. 0: no limit.",
+        description="Sessions a gateway-token subject may open in any 60 s (sliding window; across "
+        "the fleet as MAX_SESSIONS_PER_SUBJECT); the next one gets rate_limited and a close 1013. "
+        "0: no limit.",
     )
     ping_interval_seconds: float = Field(
         20.0,

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -487,3 +488,28 @@ def test_a_withdrawn_admission_leaves_no_start_in_the_process_window() -> None:
     assert not isinstance(admission.admit("fleet-max", T0 + 1), Refusal)
     assert not isinstance(admission.admit("fleet-max", T0 + 2), Refusal)
     assert isinstance(admission.admit("fleet-max", T0 + 3), Refusal)
+
+
+# -- the production guide stays complete ------------------------------------------------------------------
+
+GUIDE = (Path(__file__).resolve().parents[2] / "docs" / "production.md").read_text()
+FLEET_SETTINGS = [
+    name
+    for name in Settings.names()
+    if name.startswith(("REDIS_", "FLEET_", "REVOCATION_", "DURABLE_OBJECT_"))
+]
+
+
+@pytest.mark.parametrize("name", FLEET_SETTINGS)
+def test_every_fleet_setting_is_in_the_production_guide(name: str) -> None:
+    assert f"`{name}`" in GUIDE
+
+
+def test_the_production_guide_shows_the_keys_the_redis_store_writes() -> None:
+    from standalone.redis_fleet import RedisFleetStore
+
+    store = RedisFleetStore(
+        Settings.from_mapping({"REDIS_URL": "redis://127.0.0.1:9/0", "REDIS_KEY_PREFIX": "P "})
+    )
+    for key in (store.places_key("<subject>"), store.starts_key("<subject>"), store.revoked_key("<nonce>")):
+        assert f"| `{key}` |" in GUIDE
