@@ -202,8 +202,9 @@ def snapshot_gateway() -> dict[str, str]:
 
 
 def start_gateway(
-    upstream: Server, name: str = "gateway", extra_env: dict[str, str] | None = None
+    upstream: Server, name: str = "gateway", extra_env: dict[str, str] | None = None, workers: int = 1
 ) -> Subject:
+    """The gateway on the upstream; with ``workers`` > 1, ``serve --workers`` (the subject "workers")."""
     port = free_port()
     env = {
         **_base_env(),
@@ -215,6 +216,9 @@ def start_gateway(
         **(extra_env or {}),
     }
     command = [str(BIN / "realtime-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+        return Subject("workers", f"gateway --workers {workers}", Server(name, command, port, env))
     return Subject("gateway", "gateway", Server(name, command, port, env))
 
 
