@@ -514,3 +514,40 @@ async def test_concurrent_connects_get_exactly_the_cap(lone: GatewayProcess) -> 
     finally:
         await close_all([socket for _, socket in results])
     await (await admitted_soon(lone, credential, within=SLACK_SECONDS)).close()  # places given back
+
+
+def revoke_with_cli(credential: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {name: value for name, value in os.environ.items() if not name.startswith(("REDIS_", "GATEWAY_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "standalone.cli", "token", "revoke", "-", *args],
+        input=credential + "\n",
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+async def test_the_cli_revokes_through_a_running_gateway(lone: GatewayProcess) -> None:
+    mia = token("fleet-mia")
+    session = await admitted(lone, mia)
+    url = f"http://127.0.0.1:{lone.port}"
+    done = await asyncio.to_thread(revoke_with_cli, mia, "--url", url, GATEWAY_ADMIN_KEY=ADMIN)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["revoked"] is True
+    assert answer["subject"] == "fleet-mia"
+    assert answer["expires_at"] > time.time()
+    await revoked_end(session, within=POLL_SECONDS + SLACK_SECONDS)
+    refused = await asyncio.to_thread(revoke_with_cli, mia, "--url", url, GATEWAY_ADMIN_KEY="wrong-key")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "invalid_admin_key"
+
+
+def test_the_cli_says_where_a_revocation_can_go() -> None:
+    done = revoke_with_cli(token("fleet-ned"), GATEWAY_SECRET=SECRET)
+    assert done.returncode == 2
+    assert "REDIS_URL" in done.stderr
+    assert "--url" in done.stderr
+    assert done.stdout == ""
