@@ -263,7 +263,7 @@ class FleetStatus:
         if not self.available:
             self.available = True
             logger.warning(
-                "fleet store %s available again (%d failed calls); fleet-wide limits apply",
+                "fleet store %s available again (%d failed calls since start-up); fleet-wide limits apply",
                 self.store_name,
                 self.failures,
             )
@@ -361,7 +361,12 @@ class SessionGate:
         admitted.released = True
         self.admission.release(admitted.ticket)
         slot = admitted.slot
-        if slot is not None and slot.slot_id is not None and self.store is not None:
+        if (
+            slot is not None
+            and slot.slot_id is not None
+            and self.store is not None
+            and self.status.may_try(now)
+        ):
             # Not retried: a place not given back expires (FLEET_SLOT_TTL_SECONDS).
             await self._call(self.store.release(slot), "release", now)
 
