@@ -391,6 +391,8 @@ def start_worker(upstream: Server, name: str = "worker", extra_env: dict[str, st
             raise Unavailable(f"{needed} is missing (`make worker-deps` installs it)")
     if not (WORKER_BUNDLE / "entry.py").exists():
         raise Unavailable("the Worker bundle was not built")
+    from worker.build_bundle import host_arguments
+
     port = free_port()
     env = {
         **_base_env(),
@@ -406,6 +408,7 @@ def start_worker(upstream: Server, name: str = "worker", extra_env: dict[str, st
         *("--python-modules", str(ROOT / "python_modules")),
         *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
         *("--host", "127.0.0.1", "--port", str(port)),
+        *host_arguments(),  # wrangler.toml's Durable Objects, as deployed
     ]
     try:
         server = Server(name, command, port, env, "/healthz", PEER_START_TIMEOUT_SECONDS)
