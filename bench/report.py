@@ -250,7 +250,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"| 3. the same through `serve --workers {n}` (one process per core, SO_REUSEPORT) "
             f"| {kw} | {kd} | | | {_ratio(float(kw), kd)} | n/a "
             f"| ≥ {limits.TARGET_WORKERS_RATIO:g}x one worker ({limits.TARGET_WORKERS_RATIO * k1:.0f}) "
-            f"| {_met(kw >= limits.TARGET_WORKERS_RATIO * k1)} |"
+            f"| {_met(k1 > 0 and kw >= limits.TARGET_WORKERS_RATIO * k1)} |"
         )
     common = _common_level(audio)
     per_frame = {
