@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 WORKER_PORT ?= 8787
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: run worker test deps-check worker-deps chromium format clean
+.PHONY: run worker test deps-check worker-deps chromium redis format clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +40,7 @@ worker: worker-deps
 	DEFAULT_PROVIDER=$${DEFAULT_PROVIDER:-simulator} node tests/worker_host/host.mjs \
 		--entry build/worker/entry.py --root build/worker --python-modules python_modules \
 		--cache-dir node_modules/.cache/worker-host \
-		--host $(HOST) --port $(WORKER_PORT) $$($(BIN)/python tests/worker_host/assets_options.py)
+		--host $(HOST) --port $(WORKER_PORT) $$($(BIN)/python tests/worker_host/wrangler_options.py)
 
 # Debian's Chromium, for the browser cells of the client matrix (tests/clients), when missing.
 chromium:
@@ -50,10 +50,19 @@ chromium:
 	  else echo "chromium is missing (apt-get install chromium); the browser tests will skip"; fi; \
 	fi
 
+# Debian's Redis, for the fleet-wide limits' tests (tests/e2e/test_fleet.py starts its own
+# redis-server on a free loopback port; nothing is left running), when missing.
+redis:
+	@if ! command -v redis-server >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; \
+	  else echo "redis-server is missing (apt-get install redis-server); the fleet tests will skip"; fi; \
+	fi
+
 # Lint, then every test, on both runtimes, with every real client of the matrix; then the relay's
 # end-to-end tests again on clean installs at the oldest and the newest releases the declared
 # dependency ranges admit (deps-check).
-test: worker-deps chromium
+test: worker-deps chromium redis
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

@@ -23,6 +23,7 @@ LABELS = {
     "litellm": "LiteLLM",
     "worker": "Worker",
     "floor": "TCP forwarder",
+    "workers": "gateway, serve --workers",
 }
 COLOURS = {
     "direct": "tab:blue",
@@ -243,6 +244,14 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             {n: k_notes[n] for n in PEER_NAMES if n in k_notes},
         )
     )
+    if "workers" in largest:
+        n, k1, kw = audio.get("workers", 2), largest["gateway"], largest["workers"]
+        lines.append(
+            f"| 3. the same through `serve --workers {n}` (one process per core, SO_REUSEPORT) "
+            f"| {kw} | {kd} | | | {_ratio(float(kw), kd)} | n/a "
+            f"| ≥ {limits.TARGET_WORKERS_RATIO:g}x one worker ({limits.TARGET_WORKERS_RATIO * k1:.0f}) "
+            f"| {_met(k1 > 0 and kw >= limits.TARGET_WORKERS_RATIO * k1)} |"
+        )
     common = _common_level(audio)
     per_frame = {
         name: common["subjects"][name]["via"]["cpu_us_per_frame"] if name in common["subjects"] else None

@@ -5,6 +5,7 @@ Every figure is measured through each subject and directly against the benchmark
 repeated rounds. The subjects, each pointed at that upstream (``bench/servers.py`` says how):
 
 - the gateway: a ``realtime-gateway serve`` subprocess whose ``OPENAI_REALTIME_URL`` is the upstream;
+  in figure 3 also ``serve --workers 2`` (``--workers N``; it joins the ramp at ``--workers-from``);
 - the peers, side by side: the Portkey gateway (Node) and the LiteLLM proxy, installed on demand
   into ``bench/.cache/`` and skipped (the report says why) when they cannot be installed or started;
 - in a section of its own, for its own trend: the Worker bundle on the local Pyodide host
@@ -77,6 +78,7 @@ TARGET_ADDED_MEDIAN_RATIO = 0.3
 TARGET_P99_RATIO = 2.0
 TARGET_CONNECT_RATIO = 1.5
 TARGET_SESSIONS = 500
+TARGET_WORKERS_RATIO = 1.6  # figure 3 through `serve --workers 2`, against one worker, on 2 cores
 TARGET_RSS_KIB = 64
 AUDIO_ADDED_P99_LIMIT_MS = 10.0
 PEAK_RSS_INTERVAL_SECONDS = 0.25  # how often figure 3 samples the relays' RSS for its peak
@@ -574,9 +576,12 @@ async def figure_audio(
     profile: int | None,
     deadline: float = RAMP_DEADLINE_SECONDS,
     retry_budget: float = RETRY_BUDGET_SECONDS,
+    joins: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The ramp: at each K, K sessions direct, then through each subject still in the ramp (a
-    subject leaves it after two failed levels in a row); the direct level is shared by the subjects."""
+    subject leaves it after two failed levels in a row); the direct level is shared by the subjects.
+    A subject in ``joins`` enters the ramp at that K (below it, it is not measured)."""
+    joins = joins or {}
     say(
         f"figure 3 ({', '.join(s.name for s in subjects)}): concurrent audio sessions, ramp {ramp}, "
         f"{seconds:g} s of streaming per level and path"
@@ -600,7 +605,7 @@ async def figure_audio(
         )
         level: dict[str, Any] = {"sessions": sessions, "direct": direct, "subjects": {}}
         for subject in subjects:
-            if subject.name not in active:
+            if subject.name not in active or sessions < joins.get(subject.name, 0):
                 continue
             tag = f"{subject.name}{sessions}"
             profile_pid = subject.server.pid if profile == sessions and subject.name == "gateway" else None
@@ -966,7 +971,18 @@ async def run(args: argparse.Namespace) -> None:
                 peers,
             )
         if "3" in figures:
-            results["audio"] = await figure_audio(upstream, subjects, args.ramp, args.seconds, args.profile)
+            # Figure 3 again with `serve --workers N` beside the one-worker gateway: every core.
+            # It joins the ramp at --workers-from (below that, one worker passes already).
+            audio_subjects, joins = list(subjects), {}
+            if args.workers > 1:
+                workers = start_gateway(upstream, "gateway-workers", workers=args.workers)
+                audio_subjects.append(workers)
+                subjects.append(workers)  # stopped with the others
+                joins["workers"] = args.workers_from
+            results["audio"] = await figure_audio(
+                upstream, audio_subjects, args.ramp, args.seconds, args.profile, joins=joins
+            )
+            results["audio"]["workers"] = args.workers
         for subject in subjects:
             subject.server.stop()
         if args.worker:
@@ -1000,7 +1016,13 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--ping-rounds", type=int, default=5)
     parser.add_argument("--connects", type=int, default=200)
-    parser.add_argument("--ramp", default="50,100,150,200,250,300,400,500,600,800,1000")
+    parser.add_argument("--ramp", default="50,100,150,200,250,300,400,500,600,800,1000,1200,1600")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="figure 3 also with `serve --workers N` (1: not)"
+    )
+    parser.add_argument(
+        "--workers-from", type=int, default=500, help="the K at which `--workers N` joins figure 3's ramp"
+    )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle-sessions", type=int, default=1000)
     parser.add_argument("--memory-rounds", type=int, default=3)
@@ -1022,6 +1044,7 @@ def main() -> None:
     if args.quick:
         args.pings, args.ping_rounds, args.connects = 300, 2, 40
         args.ramp, args.seconds, args.idle_sessions, args.memory_rounds = "20,40", 4.0, 100, 1
+        args.workers_from = 0
         args.worker_pings, args.worker_ping_rounds, args.worker_connects, args.worker_ramp = 200, 2, 20, "5"
     args.ramp = [int(k) for k in args.ramp.split(",")]
     args.worker_ramp = [int(k) for k in args.worker_ramp.split(",") if k.strip()]

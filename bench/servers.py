@@ -202,8 +202,9 @@ def snapshot_gateway() -> dict[str, str]:
 
 
 def start_gateway(
-    upstream: Server, name: str = "gateway", extra_env: dict[str, str] | None = None
+    upstream: Server, name: str = "gateway", extra_env: dict[str, str] | None = None, workers: int = 1
 ) -> Subject:
+    """The gateway on the upstream; with ``workers`` > 1, ``serve --workers`` (the subject "workers")."""
     port = free_port()
     env = {
         **_base_env(),
@@ -215,6 +216,9 @@ def start_gateway(
         **(extra_env or {}),
     }
     command = [str(BIN / "realtime-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+        return Subject("workers", f"gateway --workers {workers}", Server(name, command, port, env))
     return Subject("gateway", "gateway", Server(name, command, port, env))
 
 
@@ -387,6 +391,9 @@ def start_worker(upstream: Server, name: str = "worker", extra_env: dict[str, st
             raise Unavailable(f"{needed} is missing (`make worker-deps` installs it)")
     if not (WORKER_BUNDLE / "entry.py").exists():
         raise Unavailable("the Worker bundle was not built")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from worker_host.wrangler_options import host_options
+
     port = free_port()
     env = {
         **_base_env(),
@@ -402,6 +409,7 @@ def start_worker(upstream: Server, name: str = "worker", extra_env: dict[str, st
         *("--python-modules", str(ROOT / "python_modules")),
         *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
         *("--host", "127.0.0.1", "--port", str(port)),
+        *host_options(),  # wrangler.toml's Durable Objects and assets, as deployed
     ]
     try:
         server = Server(name, command, port, env, "/healthz", PEER_START_TIMEOUT_SECONDS)

@@ -31,6 +31,7 @@ class Ticket:
 
     subject: str | None
     released: bool = False
+    started: float | None = None  # the start it added to its subject's window, if it added one
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class Admission:
     def admit(self, subject: str | None, now: float) -> Ticket | Refusal:
         """Admit a session for ``subject`` (None: no gateway token) at ``now``, or refuse it."""
         settings = self._settings
+        started = None
         if settings.max_sessions and self.live >= settings.max_sessions:
             return self._refuse(
                 "too_many_sessions",
@@ -81,9 +83,11 @@ class Admission:
             too_soon = self.count_start(subject, now)
             if too_soon is not None:
                 return too_soon
+            if self._settings.sessions_per_minute_per_subject:
+                started = now  # the start count_start added to the window
             self._live_by_subject[subject] = self._live_by_subject.get(subject, 0) + 1
         self.live += 1
-        return Ticket(subject)
+        return Ticket(subject, started=started)
 
     def count_start(self, subject: str, now: float) -> Refusal | None:
         """Count a session ``subject`` starts at ``now`` against SESSIONS_PER_MINUTE_PER_SUBJECT, or
@@ -140,6 +144,16 @@ class Admission:
                 self._live_by_subject[subject] = left
             else:
                 self._live_by_subject.pop(subject, None)
+
+    def withdraw(self, ticket: Ticket) -> None:
+        """Release ``ticket`` as if it had never been admitted: its start leaves the window too
+        (another limit, such as the fleet's, refused the session after this one admitted it)."""
+        if ticket.released:
+            return
+        self.release(ticket)
+        starts = self._starts.get(ticket.subject) if ticket.subject is not None else None
+        if starts is not None and ticket.started is not None and ticket.started in starts:
+            starts.remove(ticket.started)
 
     # -- helpers -------------------------------------------------------------------------------------
 

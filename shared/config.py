@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 ProviderName = Literal["openai", "azure", "simulator"]
 ProtocolName = Literal["ga", "beta"]
 AuthMode = Literal["passthrough", "token", "both"]
+FailureMode = Literal["open", "closed"]
 PROVIDER_NAMES: tuple[str, ...] = ("openai", "azure", "simulator")
 
 MiB = 1024 * 1024
@@ -179,16 +180,18 @@ class Settings(BaseModel):
         10,
         alias="MAX_SESSIONS_PER_SUBJECT",
         ge=0,
-        description="Sessions open at once per gateway-token subject (per process or isolate); the "
-        "next one gets too_many_sessions and a close 1013. Sessions without a token are not "
-        "counted per subject. 0: no limit.",
+        description="Sessions open at once per gateway-token subject, across the fleet with REDIS_URL "
+        "(on Cloudflare: the FLEET Durable Object), else per process; the next one gets "
+        "too_many_sessions and a close 1013. Sessions without a token are not counted per subject. "
+        "0: no limit.",
     )
     sessions_per_minute_per_subject: int = Field(
         30,
         alias="SESSIONS_PER_MINUTE_PER_SUBJECT",
         ge=0,
-        description="Sessions a gateway-token subject may open in any 60 s (sliding window, per "
-        "process or isolate); the next one gets rate_limited and a close 1013. 0: no limit.",
+        description="Sessions a gateway-token subject may open in any 60 s (sliding window; across "
+        "the fleet as MAX_SESSIONS_PER_SUBJECT); the next one gets rate_limited and a close 1013. "
+        "0: no limit.",
     )
     ping_interval_seconds: float = Field(
         20.0,
@@ -260,6 +263,56 @@ class Settings(BaseModel):
         description="Longest lifetime POST /v1/tokens grants; longer requests are refused (400).",
     )
 
+    # Fleet-wide limits (shared.fleet): Redis on VMs, the FLEET Durable Object on Cloudflare.
+    redis_url: SecretStr | None = Field(
+        None,
+        alias="REDIS_URL",
+        description="Standalone: redis://[:password@]host:port/db. When set, MAX_SESSIONS_PER_SUBJECT, "
+        "SESSIONS_PER_MINUTE_PER_SUBJECT and token revocation hold across every process and machine "
+        "using this Redis. A secret (it may hold a password).",
+    )
+    redis_failure_mode: FailureMode = Field(
+        "open",
+        alias="REDIS_FAILURE_MODE",
+        description="When Redis (on Cloudflare: the FLEET Durable Object) is unreachable or slow: open "
+        "(serve with per-process limits, logged and counted in /debug/stats) or closed (refuse new "
+        "sessions with a gateway token: fleet_unavailable and a close 1013).",
+    )
+    redis_timeout_seconds: float = Field(
+        0.25,
+        alias="REDIS_TIMEOUT_SECONDS",
+        gt=0,
+        description="Longest any Redis call may take (connect included) before it counts as a failure.",
+    )
+    redis_key_prefix: str = Field(
+        "rgw:",
+        alias="REDIS_KEY_PREFIX",
+        description="Prefix of every key the gateway writes to Redis (several deployments can share "
+        "one Redis with different prefixes).",
+    )
+    durable_object_timeout_seconds: float = Field(
+        2.0,
+        alias="DURABLE_OBJECT_TIMEOUT_SECONDS",
+        gt=0,
+        description="Worker: longest a call to the FLEET Durable Object may take before it counts as a "
+        "failure (REDIS_FAILURE_MODE then decides, as for Redis).",
+    )
+    fleet_slot_ttl_seconds: float = Field(
+        30.0,
+        alias="FLEET_SLOT_TTL_SECONDS",
+        gt=0,
+        description="A session's place in the fleet-wide per-subject count expires this long after "
+        "its process last refreshed it (every REVOCATION_POLL_SECONDS), so a process that dies "
+        "gives its places back within this. At least 3 x REVOCATION_POLL_SECONDS.",
+    )
+    revocation_poll_seconds: float = Field(
+        1.0,
+        alias="REVOCATION_POLL_SECONDS",
+        gt=0,
+        description="How often open sessions are checked against revoked tokens (and their "
+        "fleet-wide places refreshed); a revoked token's sessions end within about this long.",
+    )
+
     @field_validator("model_aliases", mode="before")
     @classmethod
     def _parse_aliases(cls, value: Any) -> Any:
@@ -293,6 +346,9 @@ class Settings(BaseModel):
             raise ValueError(f"AUTH_MODE={self.auth_mode} needs GATEWAY_SECRET to verify tokens")
         if self.token_default_ttl_seconds > self.token_max_ttl_seconds:
             raise ValueError("TOKEN_DEFAULT_TTL_SECONDS is longer than TOKEN_MAX_TTL_SECONDS")
+        if self.fleet_slot_ttl_seconds < 3 * self.revocation_poll_seconds:
+            # A place is refreshed every poll: a TTL this short would let live places expire.
+            raise ValueError("FLEET_SLOT_TTL_SECONDS must be at least 3 x REVOCATION_POLL_SECONDS")
         return self
 
     @property
@@ -311,6 +367,7 @@ class Settings(BaseModel):
         "gateway_secret",
         "gateway_admin_key",
         "auth_mode",
+        "redis_url",
         mode="before",
     )
     @classmethod

@@ -65,6 +65,7 @@ class SessionPlan:
     # A gateway token's models, checked where the client names its model later (GPT-Live's
     # ``session.start``); empty: no limit, or checked already.
     model_scope: tuple[str, ...] = ()
+    token_id: str | None = None  # the gateway token's nonce (``nce``), by which it is revoked
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -188,6 +189,7 @@ def plan_session(
     scope = tuple(claims.models) if claims is not None and endpoint.model_in == "session" else ()
     extra = {name: query[name] for name in endpoint.forwarded_query if query.get(name)}
     target = Target(model, target_id, extra, now or 0.0)
+    token_id = claims.nonce if claims is not None else None
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
         return SessionPlan(
@@ -203,6 +205,7 @@ def plan_session(
             endpoint=endpoint,
             target=target,
             model_scope=scope,
+            token_id=token_id,
         )
 
     def failed(error: GatewayError) -> SessionPlan:

@@ -10,7 +10,7 @@ Timers: the provider handshake (UPSTREAM_CONNECT_TIMEOUT_SECONDS), the session's
 and the simulator's pacing. A limit that ends a session is counted in :mod:`shared.limits`.
 Liveness is observed by the adapter (WebSocket pings, where the runtime has them) and reported with
 :meth:`Relay.client_unresponsive` / :meth:`Relay.upstream_unresponsive`; a server going down
-reports :meth:`Relay.shutting_down`.
+reports :meth:`Relay.shutting_down`, and a revoked gateway token :meth:`Relay.token_revoked`.
 
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
@@ -352,6 +352,20 @@ class Relay:
         )
         return self._fail(
             error, CloseCode.GOING_AWAY, close_upstream=True, upstream_reason="gateway shutting down"
+        )
+
+    def token_revoked(self) -> list[Action]:
+        """The gateway token the session was opened with has been revoked: tell the client
+        (``token_revoked``), close it (1008) and the provider (1001)."""
+        if self.state is State.CLOSED:
+            return []
+        self._counters.hit("token_revoked", self._who())
+        error = GatewayError(
+            "token_revoked",
+            "The gateway token this session was opened with has been revoked; the session was closed.",
+        )
+        return self._fail(
+            error, CloseCode.POLICY_VIOLATION, close_upstream=True, upstream_reason="gateway token revoked"
         )
 
     def tick(self, now: float) -> list[Action]:

@@ -168,8 +168,11 @@ def looks_like_token(credential: str) -> bool:
     return credential.startswith(TOKEN_PREFIX)
 
 
-def verify(token: str, secret: str, now: float) -> TokenClaims:
-    """The claims of a genuine, unexpired token; else :class:`TokenError` (HTTP 401)."""
+def verify(token: str, secret: str, now: float, *, check_expiry: bool = True) -> TokenClaims:
+    """The claims of a genuine, unexpired token; else :class:`TokenError` (HTTP 401).
+
+    ``check_expiry=False`` takes an expired one too (to revoke it: its sessions may still be open).
+    """
     if len(token) > MAX_TOKEN_CHARS or not token.startswith(TOKEN_PREFIX) or token.count(".") != 1:
         raise _invalid("The token is malformed.")
     signed, _, signature_text = token.rpartition(".")
@@ -185,7 +188,7 @@ def verify(token: str, secret: str, now: float) -> TokenClaims:
         raise _invalid("The token's payload is not valid.") from None
     if claims.issued_at > now + CLOCK_SKEW_SECONDS:
         raise TokenError("invalid_token", "The token is not valid yet.", 401, claims.subject)
-    if now >= claims.expires_at:
+    if check_expiry and now >= claims.expires_at:
         raise TokenError("token_expired", "The token has expired: ask for a new one.", 401, claims.subject)
     return claims
 

@@ -1,5 +1,5 @@
 """``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), or
-mint a gateway token with GATEWAY_SECRET (``token``)."""
+mint a gateway token with GATEWAY_SECRET (``token``) and revoke one (``token revoke``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import platform
 import ssl
 import sys
 import time
+from collections.abc import AsyncIterator
 
 from shared.config import PROVIDER_NAMES, Settings
 
@@ -26,6 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     serve.add_argument("--tls-cert", metavar="FILE", help="serve wss:// with this certificate (PEM)")
     serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--workers",
+        default=os.environ.get("WORKERS", "1"),
+        help="worker processes sharing the port: a number, or auto (one per core); default 1",
+    )
+    # Set by the supervisor for its workers (standalone/supervisor.py).
+    serve.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-count", type=int, default=1, help=argparse.SUPPRESS)
 
     chat = commands.add_parser("chat", help="a terminal client: type a line, read the streamed reply")
     chat.add_argument("--url", default="ws://127.0.0.1:8080/v1/realtime")
@@ -38,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser(
         "token", help="print a gateway token signed with GATEWAY_SECRET (from the environment)"
     )
-    token.add_argument("--subject", required=True, help="who the token is for (logged, never the token)")
+    token.add_argument("--subject", help="who the token is for (logged, never the token); required")
     token.add_argument("--ttl", type=int, default=None, help="seconds (default TOKEN_DEFAULT_TTL_SECONDS)")
     token.add_argument(
         "--provider",
@@ -51,14 +60,27 @@ def main(argv: list[str] | None = None) -> int:
         "--model", action="append", default=[], help="allow only this model (repeatable; default: any)"
     )
     token.add_argument("--max-session-seconds", type=int, default=None, help="end sessions after this long")
+    token_actions = token.add_subparsers(dest="token_action")
+    revoke = token_actions.add_parser(
+        "revoke",
+        help="revoke a token: in Redis (REDIS_URL) for every gateway using it, or through a running "
+        "gateway's POST /v1/tokens/revoke (--url, GATEWAY_ADMIN_KEY)",
+    )
+    revoke.add_argument("token", help="the token to revoke, or - to read it from stdin")
+    revoke.add_argument("--url", default=None, help="a running gateway, e.g. http://127.0.0.1:8080")
 
     args = parser.parse_args(argv)
     if args.command == "token":
+        if args.token_action == "revoke":
+            return _revoke(parser, args)
         return _token(parser, args)
     if args.command == "serve":
         if bool(args.tls_cert) != bool(args.tls_key):
             parser.error("--tls-cert and --tls-key go together")
-        return _serve(args.host, args.port, args.tls_cert, args.tls_key)
+        workers = _workers(parser, args.workers)
+        if args.listen_fd is None and workers > 1:
+            return _supervise(args.host, args.port, args.tls_cert, args.tls_key, workers)
+        return _serve(args.host, args.port, args.tls_cert, args.tls_key, args.listen_fd, args.worker_count)
     from .chat import run_chat
 
     return asyncio.run(run_chat(args.url, args.provider, args.model, args.api_key, args.audio, args.message))
@@ -75,6 +97,8 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(f"bad settings in the environment: {error.errors()[0]['msg']}")
     if settings.gateway_secret is None:
         parser.error("GATEWAY_SECRET is not set: it signs the token")
+    if not args.subject:
+        parser.error("--subject is required to mint a token")
     ttl = args.ttl if args.ttl is not None else settings.token_default_ttl_seconds
     try:
         token = mint(
@@ -92,7 +116,124 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | None = None) -> int:
+def _revoke(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``token revoke``: through a running gateway (--url), else straight into Redis (REDIS_URL)."""
+    import json
+
+    from pydantic import ValidationError
+
+    token = sys.stdin.readline().strip() if args.token == "-" else args.token
+    try:
+        settings = Settings.from_mapping(os.environ)
+    except ValidationError as error:
+        parser.error(f"bad settings in the environment: {error.errors()[0]['msg']}")
+    if args.url:
+        status, answer = _post_revocation(args.url, token, settings)
+    elif settings.redis_url is not None:
+        status, answer = asyncio.run(_revoke_in_redis(token, settings))
+    else:
+        parser.error(
+            "nowhere to revoke it: set REDIS_URL (the fleet's Redis), or pass --url of a running gateway "
+            "(without Redis, a revocation holds in the gateway process that receives it)"
+        )
+    print(json.dumps(answer))
+    return 0 if status == 200 else 1
+
+
+def _post_revocation(url: str, token: str, settings: Settings) -> tuple[int, dict[str, object]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from shared.revocation import REVOKE_PATH
+
+    if settings.gateway_admin_key is None:
+        raise SystemExit("GATEWAY_ADMIN_KEY is not set: POST /v1/tokens/revoke needs it")
+    request = urllib.request.Request(
+        url.rstrip("/") + REVOKE_PATH,
+        data=json.dumps({"token": token}).encode(),
+        headers={
+            "Authorization": f"Bearer {settings.gateway_admin_key.get_secret_value()}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read() or b"{}")
+
+
+async def _revoke_in_redis(token: str, settings: Settings) -> tuple[int, dict[str, object]]:
+    import time
+
+    from shared.answers import HttpAnswer
+    from shared.revocation import revocation_for, revoked_answer
+    from shared.tokens import TokenError, verify
+
+    from .redis_fleet import RedisFleetStore
+
+    if settings.gateway_secret is None:
+        raise SystemExit("GATEWAY_SECRET is not set: it is needed to read the token")
+    try:
+        claims = verify(token, settings.gateway_secret.get_secret_value(), time.time(), check_expiry=False)
+    except TokenError as error:
+        return 400, {"error": {"code": error.code, "message": error.message}}
+    revocation = revocation_for(claims, settings)
+    store = RedisFleetStore(settings)
+    try:
+        await asyncio.wait_for(store.revoke(revocation), settings.redis_timeout_seconds)
+    except Exception as error:  # whatever the client raised, Redis did not take it
+        reason = f"{type(error).__name__}: {error}"[:200]
+        return 503, {"error": {"code": "fleet_unavailable", "message": f"Redis did not answer ({reason})."}}
+    finally:
+        await store.close()
+    answer: HttpAnswer = revoked_answer(revocation)
+    return answer.status, answer.body
+
+
+def _workers(parser: argparse.ArgumentParser, value: str) -> int:
+    if value == "auto":
+        from .supervisor import cpu_count
+
+        return cpu_count()
+    if not value.isdigit() or int(value) < 1:
+        parser.error(f"--workers takes a number of at least 1, or auto (got {value!r})")
+    return int(value)
+
+
+def _supervise(host: str, port: int, tls_cert: str | None, tls_key: str | None, workers: int) -> int:
+    from .supervisor import Supervisor, listening_sockets, worker_command
+
+    settings = Settings.from_mapping(os.environ)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    sockets = listening_sockets(host, port, workers)
+    scheme = "wss" if tls_cert else "ws"
+    print(
+        f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime with {workers} workers "
+        f"(default provider: {settings.default_provider})",
+        file=sys.stderr,
+        flush=True,
+    )
+    code = Supervisor(settings, workers, worker_command(host, port, tls_cert, tls_key)).run(sockets)
+    logging.getLogger("realtime_gateway").info("gateway stopped")
+    return code
+
+
+def _serve(
+    host: str,
+    port: int,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    listen_fd: int | None = None,
+    workers: int = 1,
+) -> int:
+    """One gateway process: on ``host:port``, or as a supervisor's worker on the socket ``listen_fd``."""
+    import socket
+
     from aiohttp import web
 
     from .internals import UnsupportedRelease, check
@@ -109,26 +250,42 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
         tls.load_cert_chain(tls_cert, tls_key)
     scheme = "wss" if tls else "ws"
     settings = Settings.from_mapping(os.environ)
+    worker = f" worker[{os.getpid()}]" if listen_fd is not None else ""
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{worker} %(message)s"
     )
-    print(
-        f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
-        f"(default provider: {settings.default_provider}); "
-        f"try: realtime-gateway chat --url {scheme}://{host}:{port}/v1/realtime",
-        file=sys.stderr,
-        flush=True,
-    )
+    if listen_fd is None:
+        print(
+            f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
+            f"(default provider: {settings.default_provider}); "
+            f"try: realtime-gateway chat --url {scheme}://{host}:{port}/v1/realtime",
+            file=sys.stderr,
+            flush=True,
+        )
     logging.getLogger("realtime_gateway").info("running on %s", running_on())
     # SIGTERM (or Ctrl-C): stop listening, tell every client and close every session
     # (server.py's on_shutdown), then exit, all within SHUTDOWN_TIMEOUT_SECONDS.
     _, handlers_timeout = shutdown_budget(settings)
-    app = create_app(settings)
+    app = create_app(settings, workers)
+    listener = None
+    if listen_fd is not None:
+        from .supervisor import exit_with_parent
+
+        listener = socket.socket(fileno=listen_fd)
+        parent = os.getppid()
+
+        async def watch_parent(app: web.Application) -> AsyncIterator[None]:
+            watch = asyncio.ensure_future(exit_with_parent(parent))
+            yield
+            watch.cancel()
+
+        app.cleanup_ctx.append(watch_parent)
     _freeze_startup_objects()
     web.run_app(
         app,
-        host=host,
-        port=port,
+        host=None if listener else host,
+        port=None if listener else port,
+        sock=listener,
         ssl_context=tls,
         print=None,
         access_log=None,

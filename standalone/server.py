@@ -1,13 +1,15 @@
 """The aiohttp application: routes requests, upgrades realtime ones, owns the upstream client.
 
-It also keeps what is per process: the admission bookkeeping (:class:`shared.admission.Admission`)
-and the live sessions, so that a shutdown (SIGTERM) can tell every client and close every provider
-connection before the process exits.
+It also keeps what is per process: the admission gate (:class:`shared.fleet.SessionGate`: the
+process's own count, and the fleet-wide limits on Redis when ``REDIS_URL`` is set) and the live
+sessions, so that a shutdown (SIGTERM) can tell every client and close every provider connection
+before the process exits, and a revoked token's sessions can be ended (:func:`_watch_revocations`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -22,9 +24,11 @@ from shared.admission import Admission
 from shared.answers import error_body
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
+from shared.fleet import FleetUnavailable, Pass, SessionGate, unavailable_answer
 from shared.handshake import plan_session
 from shared.http_relay import is_http_endpoint
 from shared.playground import asset_for
+from shared.revocation import REVOKE_PATH, revoke_request, revoked_answer
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, Figure, stats_answer
 
@@ -38,12 +42,14 @@ logger = logging.getLogger("realtime_gateway")
 
 @dataclass(eq=False)
 class LiveSessions:
-    """The process's sessions: who may open one (admission) and who is open (for the shutdown)."""
+    """The process's sessions: who may open one (the gate) and who is open, with their passes
+    (for the shutdown and the revocation polls)."""
 
-    admission: Admission
-    sessions: set[StandaloneSession] = field(default_factory=set)
+    gate: SessionGate
+    sessions: dict[StandaloneSession, Pass | None] = field(default_factory=dict)
     shutting_down: bool = False
     started: float = field(default_factory=time.monotonic)
+    workers: int = 1  # the processes sharing the port (``serve --workers``), this one among them
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -59,12 +65,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == STATS_PATH:
         live = request.app[LIVE]
         figures = _process_figures(live)
-        return _respond(stats_answer(request.method, headers, settings, live.admission, figures))
+        return _respond(stats_answer(request.method, headers, settings, live.gate.admission, figures))
+    if request.path == REVOKE_PATH:
+        return _respond(await _revoke(request, headers, settings))
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
     if is_http_endpoint(request.method, request.rel_url.raw_path, headers):  # relayed over HTTP
-        return await relay_http(request, settings, request.app[LIVE].admission, request.app[HTTP_CLIENT])
+        return await relay_http(request, settings, request.app[LIVE].gate.admission, request.app[HTTP_CLIENT])
     asset = asset_for(request.method, request.path, headers)
     if asset is not None:  # the playground page, or one of its files
         return playground.respond(asset, request.app[PLAYGROUND], request.method, headers)
@@ -84,14 +92,54 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if isinstance(upgrade, HttpAnswer):  # not a valid WebSocket handshake
         return _respond(upgrade)
     # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
-    plan, ticket = live.admission.admit_plan(plan, asyncio.get_running_loop().time())
+    loop = asyncio.get_running_loop()
+    admitted = await live.gate.admit_plan(plan, loop.time(), time.time())
+    if isinstance(admitted, HttpAnswer):  # a revoked gateway token
+        return _respond(admitted)
+    plan, ticket = admitted
     session = StandaloneSession(plan, settings)
-    live.sessions.add(session)
+    live.sessions[session] = ticket
     try:
         return await session.run(request, upgrade)
     finally:
-        live.sessions.discard(session)
-        live.admission.release(ticket)
+        live.sessions.pop(session, None)
+        await live.gate.release(ticket, loop.time())
+
+
+async def _revoke(request: web.Request, headers: dict[str, str], settings: Settings) -> HttpAnswer:
+    """``POST /v1/tokens/revoke``: recorded here at once, and for the fleet in Redis if set."""
+    body = await request.read()
+    revocation = revoke_request(request.method, headers, body, settings, time.time())
+    if isinstance(revocation, HttpAnswer):
+        return revocation
+    live = request.app[LIVE]
+    try:
+        await live.gate.revoke(revocation, asyncio.get_running_loop().time(), time.time())
+    except FleetUnavailable:
+        return unavailable_answer()
+    _end_revoked(live, {revocation.token_id})  # this process's sessions: now, not at the next poll
+    return revoked_answer(revocation)
+
+
+def _end_revoked(live: LiveSessions, token_ids: set[str]) -> None:
+    for session, admitted in list(live.sessions.items()):
+        if admitted is not None and admitted.token_id in token_ids:
+            session.token_revoked()
+
+
+async def _watch_revocations(app: web.Application) -> None:
+    """Every REVOCATION_POLL_SECONDS: refresh this process's fleet-wide places, end the sessions
+    whose token was revoked (anywhere in the fleet, with Redis)."""
+    live, loop = app[LIVE], asyncio.get_running_loop()
+    period = app[SETTINGS].revocation_poll_seconds
+    while True:
+        await asyncio.sleep(period)
+        try:
+            passes = [admitted for admitted in live.sessions.values() if admitted is not None]
+            revoked = await live.gate.poll(passes, loop.time(), time.time())
+            _end_revoked(live, revoked)
+        except Exception:  # a bug here must not stop the polls for the rest of the process's life
+            logger.exception("revocation poll failed")
 
 
 def _process_figures(live: LiveSessions) -> dict[str, Figure]:
@@ -102,6 +150,9 @@ def _process_figures(live: LiveSessions) -> dict[str, Figure]:
         rss = int((proc / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     return {
         "runtime": "standalone",
+        "pid": os.getpid(),
+        "workers": live.workers,
+        **live.gate.figures(),
         "asyncio_tasks": len(asyncio.all_tasks()),
         "open_fds": len(os.listdir(proc / "fd")) if (proc / "fd").exists() else None,
         "rss_bytes": rss,
@@ -153,12 +204,29 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP_CLIENT].close()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, workers: int = 1) -> web.Application:
+    """The gateway's application; ``workers`` is how many processes share its port (for the stats)."""
     app = web.Application()
     app[SETTINGS] = settings
-    app[LIVE] = LiveSessions(Admission(settings))
+    store = None
+    if settings.redis_url is not None:
+        from .redis_fleet import RedisFleetStore  # redis-py is needed only with REDIS_URL
+
+        store = RedisFleetStore(settings)
+    app[LIVE] = LiveSessions(SessionGate(settings, Admission(settings), store), workers=workers)
+    app.cleanup_ctx.append(_revocation_watch)
     app.cleanup_ctx.append(_http_client)
     app[PLAYGROUND] = playground.load_files()
     app.on_shutdown.append(_close_sessions)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+async def _revocation_watch(app: web.Application) -> AsyncIterator[None]:
+    """The poll task from start-up to clean-up, then the store's connections closed."""
+    watch = asyncio.ensure_future(_watch_revocations(app))
+    yield
+    watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watch
+    await app[LIVE].gate.close()

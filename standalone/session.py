@@ -104,6 +104,10 @@ class StandaloneSession:
         """The server is going down: the client is told (``server_shutting_down``, 1001), both close."""
         self._execute(self.relay.shutting_down())
 
+    def token_revoked(self) -> None:
+        """The session's gateway token was revoked: the client is told (``token_revoked``, 1008)."""
+        self._execute(self.relay.token_revoked())
+
     def abort(self) -> None:
         """Drop both connections now (the shutdown deadline passed)."""
         self.client.abort()

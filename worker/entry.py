@@ -1,9 +1,16 @@
-"""The Worker's entry point: route the request, upgrade realtime ones, relay through the core."""
+"""The Worker's entry point: route the request, upgrade realtime ones, relay through the core.
+
+It also exports the ``FLEET`` Durable Object class (:mod:`worker.fleet`): workerd finds a Durable
+Object class among the main module's names.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from workers import Response, WorkerEntrypoint
@@ -11,26 +18,36 @@ from workers import Response, WorkerEntrypoint
 from shared.admission import Admission
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
+from shared.fleet import FleetUnavailable, Pass, SessionGate, unavailable_answer
 from shared.handshake import plan_session
 from shared.http_relay import is_http_endpoint
 from shared.playground import asset_for
+from shared.revocation import REVOKE_PATH, revoke_request, revoked_answer
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, stats_answer
+from worker.fleet import FLEET_BINDING, DurableObjectFleetStore, FleetObject
 from worker.http_client import relay_http
 from worker.session import WorkerSession
 
+__all__ = ["Default", "FleetObject"]
+
 _settings: Settings | None = None
-# Sessions open in this isolate, per subject, and each subject's recent starts. Cloudflare runs many
-# isolates, so MAX_SESSIONS and the per-subject limits hold per isolate, not across the deployment.
-_admission: Admission | None = None
+# The isolate's admission gate: sessions open in this isolate (MAX_SESSIONS holds per isolate), and
+# the per-subject limits and revocations, deployment-wide through the FLEET Durable Object when it
+# is bound (else per isolate too: Cloudflare runs many isolates).
+_gate: SessionGate | None = None
 
 
-def admission_for(settings: Settings) -> Admission:
-    """The isolate's admission bookkeeping (one for every request this isolate serves)."""
-    global _admission
-    if _admission is None:
-        _admission = Admission(settings)
-    return _admission
+def gate_for(settings: Settings, env: Any) -> SessionGate:
+    """The isolate's gate (one for every request this isolate serves)."""
+    global _gate
+    if _gate is None:
+        namespace = getattr(env, FLEET_BINDING, None)
+        store = None
+        if namespace is not None:
+            store = DurableObjectFleetStore(namespace, settings.durable_object_timeout_seconds)
+        _gate = SessionGate(settings, Admission(settings), store)
+    return _gate
 
 
 def settings_from_env(env: object) -> Settings:
@@ -56,14 +73,25 @@ class Default(WorkerEntrypoint):
         headers = {name.lower(): value for name, value in request.headers.items()}
         if url.path == STATS_PATH:
             settings = settings_from_env(self.env)
-            runtime = {"runtime": "worker", "scope": "isolate"}  # each isolate counts its own
-            return _respond(stats_answer(request.method, headers, settings, admission_for(settings), runtime))
+            gate = gate_for(settings, self.env)
+            runtime = {
+                "runtime": "worker",
+                "scope": "isolate",
+                **gate.figures(),
+            }  # each isolate counts its own
+            return _respond(stats_answer(request.method, headers, settings, gate.admission, runtime))
+        if url.path == REVOKE_PATH:
+            settings, body = settings_from_env(self.env), await request.text()
+            return _respond(
+                await _revoke(request.method, headers, body, settings, gate_for(settings, self.env))
+            )
         if url.path == TOKENS_PATH:
             settings, body = settings_from_env(self.env), await request.text()
             return _respond(token_answer(request.method, url.path, headers, body, settings, time.time()))
         if is_http_endpoint(request.method, url.path, headers):  # relayed to the provider over HTTP
             settings = settings_from_env(self.env)
-            return await relay_http(request, url.path, url.query, headers, settings, admission_for(settings))
+            admission = gate_for(settings, self.env).admission
+            return await relay_http(request, url.path, url.query, headers, settings, admission)
         asset = asset_for(request.method, url.path, headers)
         if asset is not None:  # the playground's files are the ASSETS binding's (wrangler.toml [assets])
             at = f"{url.scheme}://{url.netloc}{asset.path}"
@@ -77,14 +105,49 @@ class Default(WorkerEntrypoint):
         if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
             return _respond(plan)
         # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
-        admission = admission_for(settings)
-        plan, ticket = admission.admit_plan(plan, time.monotonic())
-        session = WorkerSession(plan, settings, on_end=lambda: admission.release(ticket))
+        gate = gate_for(settings, self.env)
+        admitted = await gate.admit_plan(plan, time.monotonic(), time.time())
+        if isinstance(admitted, HttpAnswer):  # a revoked gateway token
+            return _respond(admitted)
+        plan, ticket = admitted
+
+        def released() -> None:  # the session's end: its places back, then no more polls
+            self.ctx.waitUntil(asyncio.ensure_future(gate.release(ticket, time.monotonic())))
+
+        session = WorkerSession(
+            plan, settings, on_end=released, token_revoked=_revocation_check(gate, ticket)
+        )
         pending = session.start()
         if pending is not None:
             self.ctx.waitUntil(pending)
         response_headers = {"Sec-WebSocket-Protocol": plan.subprotocol} if plan.subprotocol else {}
         return Response(None, status=101, web_socket=session.client_socket, headers=response_headers)
+
+
+def _revocation_check(gate: SessionGate, ticket: Pass | None) -> Callable[[], Awaitable[bool]] | None:
+    """What the session's poll asks (REVOCATION_POLL_SECONDS): was its token revoked? It refreshes
+    the session's place in the FLEET Durable Object too. None: no gateway token to watch."""
+    if ticket is None or ticket.token_id is None:
+        return None
+
+    async def revoked() -> bool:
+        return ticket.token_id in await gate.poll([ticket], time.monotonic(), time.time())
+
+    return revoked
+
+
+async def _revoke(
+    method: str, headers: dict[str, str], body: str, settings: Settings, gate: SessionGate
+) -> HttpAnswer:
+    """``POST /v1/tokens/revoke``: recorded in this isolate and in the FLEET Durable Object."""
+    revocation = revoke_request(method, headers, body, settings, time.time())
+    if isinstance(revocation, HttpAnswer):
+        return revocation
+    try:
+        await gate.revoke(revocation, time.monotonic(), time.time())
+    except FleetUnavailable:
+        return unavailable_answer()
+    return revoked_answer(revocation)
 
 
 def _respond(answer: HttpAnswer) -> Response:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from js import AbortController, Object, WebSocketPair, clearTimeout, fetch, setTimeout
@@ -51,10 +51,18 @@ class WorkerSession:
     """Carries out one :class:`Relay` over workerd's server-side socket and an outbound one."""
 
     def __init__(
-        self, plan: SessionPlan, settings: Settings, on_end: Callable[[], None] | None = None
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        on_end: Callable[[], None] | None = None,
+        token_revoked: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.relay = Relay(plan, settings, _now())
         self._on_end = on_end  # called once, when the session is over (admission release)
+        # Asked every REVOCATION_POLL_SECONDS while the session is open (None: nothing to ask).
+        self._token_revoked = token_revoked
+        self._poll_seconds = settings.revocation_poll_seconds
+        self._watch: asyncio.Task[None] | None = None
         # ``{0: client, 1: server}``: the client end goes back in the 101, the server end is ours.
         client_end, server_end = WebSocketPair.new().object_values()
         self.client_socket: JsProxy = client_end
@@ -72,6 +80,8 @@ class WorkerSession:
         self._listen(self._client, self._on_client_message, self._on_client_close)
         self._client.accept()
         self._execute(self.relay.client_connected(_now()))
+        if self._token_revoked is not None and not self.relay.closed:
+            self._watch = asyncio.ensure_future(self._watch_token(self._token_revoked))
         if self.relay.upstream_request is None:
             return None
         return asyncio.ensure_future(self._open_upstream())
@@ -123,6 +133,13 @@ class WorkerSession:
         self._upstream = upstream
         self._execute(self.relay.upstream_connected(_now()))
 
+    async def _watch_token(self, token_revoked: Callable[[], Awaitable[bool]]) -> None:
+        """End the session (``token_revoked``, 1008) once its gateway token is revoked."""
+        while not self.relay.closed:
+            await asyncio.sleep(self._poll_seconds)
+            if not self.relay.closed and await token_revoked():
+                self._execute(self.relay.token_revoked())
+
     # -- carrying out the relay's answers --------------------------------------------------------------
 
     def _execute(self, actions: list[Action]) -> None:
@@ -171,6 +188,9 @@ class WorkerSession:
         if self._on_end is not None:
             on_end, self._on_end = self._on_end, None
             on_end()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._timer is not None:
             clearTimeout(self._timer)
             self._timer = None

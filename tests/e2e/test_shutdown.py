@@ -2,7 +2,8 @@
 
 The server stops accepting connections, tells every client (an ``error`` event
 ``server_shutting_down`` and a close 1001), closes every provider connection (1001), and exits
-within SHUTDOWN_TIMEOUT_SECONDS, dropping a client that does not complete its close by then.
+within SHUTDOWN_TIMEOUT_SECONDS, dropping a client that does not complete its close by then. With
+``--workers 2`` the supervisor stops listening and every worker does the same, within the same time.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -163,3 +165,66 @@ async def test_sigterm_with_no_sessions_exits_at_once(gateway_to_stop: GatewayPr
     sent = time.monotonic()
     gateway_to_stop.process.send_signal(signal.SIGTERM)
     assert await exit_time(gateway_to_stop, sent) < 1.5
+
+
+# -- serve --workers 2: the supervisor drains every worker ------------------------------------------------
+
+
+@pytest.fixture
+def workers_to_stop(fake_upstream: FakeUpstream, tmp_path: Path) -> Iterator[GatewayProcess]:
+    env = {
+        "OPENAI_REALTIME_URL": fake_upstream.url,
+        "OPENAI_API_KEY": OPERATOR_KEY,
+        "SIMULATOR_PACE": "0",
+        "SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT),
+        "MAX_BUFFERED_BYTES": "16384",
+    }
+    process = start_gateway("standalone", env, tmp_path / "gateway.log", args=("--workers", "2"))
+    yield process
+    if process.process.poll() is None:
+        process.stop()
+
+
+async def test_sigterm_drains_every_worker(
+    workers_to_stop: GatewayProcess, fake_upstream: FakeUpstream
+) -> None:
+    models = [f"limits-shutdown-workers-{n}" for n in range(6)]  # spread over both workers
+    clients = [await open_session(workers_to_stop, model=name) for name in models]
+    upstreams = [fake_upstream.connection_for(name) for name in models]
+    watching = [asyncio.create_task(until_closed(client)) for client in clients]
+    sent = time.monotonic()
+    workers_to_stop.process.send_signal(signal.SIGTERM)
+    for events, close in await asyncio.gather(*watching):
+        assert [event["error"]["code"] for event in events] == ["server_shutting_down"]
+        assert close == 1001
+    seconds = await exit_time(workers_to_stop, sent)
+    assert seconds < 2 + EXIT_SLACK, f"well-behaved clients close at once; the gateway took {seconds:.2f} s"
+    for upstream in upstreams:
+        assert upstream.closed.is_set()
+        assert upstream.close_code == 1001
+    log = workers_to_stop.log()
+    closing = [int(n) for n in re.findall(r"shutting down: closing (\d+) sessions", log)]
+    assert sum(closing) == len(models)
+    assert "stopping 2 workers" in log
+    assert "without REDIS_URL" in log  # the per-worker limits were said at start-up
+    assert "dropping" not in log
+    assert "Traceback" not in log
+
+
+async def test_sigterm_stops_every_worker_within_the_deadline_despite_a_stubborn_client(
+    workers_to_stop: GatewayProcess,
+) -> None:
+    stubborn = stubborn_client(workers_to_stop.port)
+    await asyncio.sleep(0.5)
+    try:
+        sent = time.monotonic()
+        workers_to_stop.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        assert workers_to_stop.process.poll() is None  # a worker still drains the stubborn session
+        assert await asyncio.to_thread(connection_refused, workers_to_stop.port)  # nobody listens
+        seconds = await exit_time(workers_to_stop, sent)
+    finally:
+        stubborn.close()
+    print(f"\nexited {seconds:.2f} s after SIGTERM (SHUTDOWN_TIMEOUT_SECONDS={SHUTDOWN_TIMEOUT:g})")
+    assert seconds <= SHUTDOWN_TIMEOUT + EXIT_SLACK
+    assert "dropping 1 sessions that did not close in time" in workers_to_stop.log()

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from worker_host.assets_options import host_options
+from worker_host.wrangler_options import host_options
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60.0
@@ -62,9 +63,10 @@ class GatewayProcess:
             self.process.wait(10)
 
 
-def command_for(runtime: str, port: int) -> list[str]:
+def command_for(runtime: str, port: int, args: Sequence[str] = ()) -> list[str]:
+    """The command running ``runtime`` on ``port``; ``args`` go to ``realtime-gateway serve``."""
     if runtime == "standalone":
-        return [*standalone_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        return [*standalone_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     if runtime == "worker":
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
@@ -77,7 +79,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             *("--python-modules", str(worker_python_modules())),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
-            *host_options(),  # wrangler.toml's [assets]: the playground's files
+            *host_options(),  # wrangler.toml's [assets] (the playground's files) and Durable Objects
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
@@ -119,17 +121,21 @@ def runtime_missing(runtime: str) -> str | None:
 
 
 def start_gateway(
-    runtime: str, env: dict[str, str], log_path: Path, port: int | None = None
+    runtime: str,
+    env: dict[str, str],
+    log_path: Path,
+    port: int | None = None,
+    args: Sequence[str] = (),
 ) -> GatewayProcess:
     """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
 
     It listens on ``port``, or on a free one; pass one from :func:`free_port` when a setting must
-    name it (``ALLOWED_ORIGINS`` with the gateway's own origin)."""
+    name it (``ALLOWED_ORIGINS`` with the gateway's own origin). ``args`` go to ``serve``."""
     port = port or free_port()
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command_for(runtime, port),
+        command_for(runtime, port, args),
         cwd=ROOT,
         env={**base_env, "LOG_LEVEL": "DEBUG", **env},
         stdout=log,

@@ -6,11 +6,12 @@
 // real Worker code path. What is and is not emulated: README.md next to this file.
 //
 //   node tests/worker_host/host.mjs --entry worker/entry.py --port 8787 [--var NAME=VALUE]...
+//        [--durable-object BINDING=ClassName]...
 //
 // On start-up it prints one line to stdout, which tests wait for:
 //   worker-host: listening on http://127.0.0.1:8787 (ready in 1234 ms)
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
@@ -29,6 +30,7 @@ const { values: opts } = parseArgs({
     port: { type: "string", default: "8787" },
     host: { type: "string", default: "127.0.0.1" },
     var: { type: "string", multiple: true, default: [] },
+    "durable-object": { type: "string", multiple: true, default: [] },
     root: { type: "string", default: ROOT_DEFAULT },
     "python-modules": { type: "string" },
     "cache-dir": { type: "string" },
@@ -589,6 +591,117 @@ for (const item of opts.var) {
 }
 if (ASSETS?.binding) env[ASSETS.binding] = new Fetcher();
 
+// ---------------------------------------------------------------------------
+// Durable Objects: each --durable-object BINDING=ClassName is bound in env as a
+// DurableObjectNamespace, as `[[durable_objects.bindings]]` is in wrangler.toml;
+// the class must be a workers.DurableObject subclass exported by the entry
+// module. One instance per id, in this process, built at its first call and
+// never evicted. Its calls are delivered one at a time, in the order they were
+// made (a simplified input gate: a call runs to completion before the next
+// starts). Arguments and results cross by structured clone, as over RPC, and an
+// error reaches the caller as an Error with its message only. Storage is an
+// in-memory key-value map per id (get/put/delete/deleteAll/list); it outlives
+// the instance only as long as the host runs.
+// ---------------------------------------------------------------------------
+
+class DurableObjectId {
+  #hex; #name;
+  constructor(hex, name) { this.#hex = hex; this.#name = name; }
+  get name() { return this.#name; }
+  toString() { return this.#hex; }
+  equals(other) { return other instanceof DurableObjectId && other.toString() === this.#hex; }
+}
+
+class DurableObjectStorage {
+  #values = new Map();
+  async get(key) {
+    if (Array.isArray(key)) return new Map(key.filter((k) => this.#values.has(k)).map((k) => [k, structuredClone(this.#values.get(k))]));
+    return structuredClone(this.#values.get(key));
+  }
+  async put(key, value) {
+    if (typeof key === "object" && key !== null) {
+      for (const [k, v] of Object.entries(key)) this.#values.set(k, structuredClone(v));
+    } else {
+      this.#values.set(key, structuredClone(value));
+    }
+  }
+  async delete(key) {
+    if (Array.isArray(key)) return key.filter((k) => this.#values.delete(k)).length;
+    return this.#values.delete(key);
+  }
+  async deleteAll() { this.#values.clear(); }
+  async list() { return new Map([...this.#values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))); }
+}
+
+class DurableObjectState {
+  constructor(id, storage) { this.id = id; this.storage = storage; }
+  waitUntil(promise) { waitUntil(promise); }
+  // Calls are already delivered one at a time.
+  async blockConcurrencyWhile(callback) { return await callback(); }
+}
+
+// Names Pyodide looks up on a JS object to decide what kind of proxy to make;
+// a stub answers every other name with an RPC method.
+const NOT_RPC_METHODS = new Set(["then", "next", "length", "size", "toJSON"]);
+
+class DurableObjectNamespace {
+  #binding; #className; #instances = new Map();
+  constructor(binding, className) { this.#binding = binding; this.#className = className; }
+  idFromName(name) {
+    const hex = createHash("sha256").update(`${this.#binding}\0${name}`).digest("hex");
+    return new DurableObjectId(hex, String(name));
+  }
+  idFromString(hex) { return new DurableObjectId(String(hex), undefined); }
+  newUniqueId() { return new DurableObjectId(randomBytes(32).toString("hex"), undefined); }
+  getByName(name) { return this.get(this.idFromName(name)); }
+  get(id) {
+    const key = id.toString();
+    let instance = this.#instances.get(key);
+    if (!instance) {
+      instance = { id, storage: new DurableObjectStorage(), python: null, queue: Promise.resolve() };
+      this.#instances.set(key, instance);
+    }
+    const deliver = (method, args) => this.#deliver(instance, method, args);
+    return new Proxy({ id, name: id.name }, {
+      get(target, prop, receiver) {
+        if (typeof prop !== "string" || prop in target || NOT_RPC_METHODS.has(prop)) {
+          return Reflect.get(target, prop, receiver);
+        }
+        return (...args) => deliver(prop, args);
+      },
+    });
+  }
+  #deliver(instance, method, args) {
+    const sent = structuredClone(args);
+    const run = async () => {
+      const call = (fn, ...rest) => (JSPI ? fn.callWithOptions({ promising: true }, ...rest) : fn(...rest));
+      if (instance.python === null) {
+        const cls = durableObjectClasses.get(this.#className);
+        instance.python = await call(cls, new DurableObjectState(instance.id, instance.storage), env);
+      }
+      try {
+        return structuredClone(await call(callHandler, instance.python, method, ...sent));
+      } catch (err) {
+        throw new Error(err?.name === "PythonError" ? err.message.trim().split("\n").at(-1) : String(err?.message ?? err));
+      }
+    };
+    const result = instance.queue.then(run);
+    instance.queue = result.catch(() => {});
+    return result;
+  }
+}
+
+// Durable Object classes by name, loaded from the entry module at start-up.
+const durableObjectClasses = new Map();
+const durableObjectBindings = [];
+for (const item of opts["durable-object"]) {
+  const eq = item.indexOf("=");
+  if (eq < 1) { log(`--durable-object expects BINDING=ClassName, got ${JSON.stringify(item)}`); process.exit(2); }
+  const [binding, className] = [item.slice(0, eq), item.slice(eq + 1)];
+  durableObjectBindings.push(className);
+  env[binding] = new DurableObjectNamespace(binding, className);
+}
+
 // Background work (ctx.waitUntil) is awaited for its errors only: there is no
 // request lifetime to extend.
 function waitUntil(promise) {
@@ -656,6 +769,15 @@ def setup(paths, python_modules, pycache_prefix):
         # The memory snapshot froze the seed; workerd reseeds after restoring too.
         import random
         random.seed()
+
+def load_durable_object(module_name, class_name):
+    import importlib
+    import workers
+    module = importlib.import_module(module_name)
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, workers.DurableObject)):
+        raise TypeError(f"{module.__file__} must export '{class_name}', a workers.DurableObject subclass")
+    return cls
 
 def load_entry(module_name):
     import importlib
@@ -940,6 +1062,9 @@ pyodide.runPython(GLUE_PY, { globals: glue });
 try {
   glue.get("setup")(pyodide.toPy(paths), modulesEm, pycacheEm);
   DefaultClass = glue.get("load_entry")(path.basename(ENTRY, ".py"));
+  for (const className of durableObjectBindings) {
+    durableObjectClasses.set(className, glue.get("load_durable_object")(path.basename(ENTRY, ".py"), className));
+  }
 } catch (err) {
   log(`loading ${path.relative(process.cwd(), ENTRY)} failed:\n${describe(err)}`);
   process.exit(1);

@@ -1,7 +1,7 @@
-"""``wrangler.toml``'s ``[assets]`` table as ``host.mjs`` options, so the local host serves the
-Worker's static assets as the deployment would.
+"""``wrangler.toml``'s ``[assets]`` table and Durable Object bindings as ``host.mjs`` options, so the
+local host serves the Worker's static assets and binds its Durable Objects as the deployment would.
 
-``python tests/worker_host/assets_options.py [--config FILE]`` prints them, one per line (``make worker``
+``python tests/worker_host/wrangler_options.py [--config FILE]`` prints them, one per line (``make worker``
 uses it); :func:`host_options` gives them to the tests. Paths in ``wrangler.toml`` are relative to
 the file; the options carry them absolute.
 """
@@ -16,7 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def host_options(config: Path = ROOT / "wrangler.toml") -> list[str]:
-    assets = tomllib.loads(config.read_text()).get("assets")
+    wrangler = tomllib.loads(config.read_text())
+    options = []
+    for binding in wrangler.get("durable_objects", {}).get("bindings", []):
+        options += ["--durable-object", f"{binding['name']}={binding['class_name']}"]
+    return options + _assets_options(config, wrangler.get("assets"))
+
+
+def _assets_options(config: Path, assets: dict | None) -> list[str]:
     if not assets:
         return []
     options = ["--assets", str((config.parent / assets["directory"]).resolve())]
