@@ -212,6 +212,7 @@ def second(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) 
 # -- two gateway processes, one Redis ----------------------------------------------------------------------
 
 
+@pytest.mark.deps  # redis-py at both ends of its range
 async def test_the_per_subject_cap_holds_across_two_processes(
     first: GatewayProcess, second: GatewayProcess
 ) -> None:
@@ -287,6 +288,7 @@ async def test_a_token_revoked_from_the_cli_ends_its_sessions_on_both_and_is_ref
         assert dave not in gateway.log()
 
 
+@pytest.mark.deps  # redis-py at both ends of its range
 async def test_a_token_revoked_over_http_on_one_process_ends_its_session_on_the_other(
     first: GatewayProcess, second: GatewayProcess
 ) -> None:
@@ -430,6 +432,7 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     yield from _redis(tmp_path / "redis.log")
 
 
+@pytest.mark.deps  # redis-py at both ends of its range
 async def test_open_a_gateway_whose_redis_stops_keeps_serving_with_its_own_limits(
     own_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

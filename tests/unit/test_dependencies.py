@@ -24,7 +24,13 @@ WORKER = deps_check.declared(deps_check.PYODIDE_ENVIRONMENT, None)
 
 
 def test_the_standalone_server_declares_its_libraries() -> None:
-    assert {requirement.name for requirement in STANDALONE} == {"pydantic", "aiohttp", "websockets", "uvloop"}
+    assert {requirement.name for requirement in STANDALONE} == {
+        "pydantic",
+        "aiohttp",
+        "websockets",
+        "uvloop",
+        "redis",
+    }
 
 
 def test_the_worker_declares_only_pydantic_and_its_pyodide_range() -> None:
