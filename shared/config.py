@@ -9,12 +9,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-ProviderName = Literal["openai", "azure", "simulator"]
+from .registry import (
+    BUILTIN_NAMES,
+    NAME_PATTERN,
+    ProviderSpec,
+    RegistryError,
+    builtin_providers,
+    key_names,
+    parse_providers,
+)
+
 ProtocolName = Literal["ga", "beta"]
 AuthMode = Literal["passthrough", "token", "both"]
-PROVIDER_NAMES: tuple[str, ...] = ("openai", "azure", "simulator")
+# The built-in providers; PROVIDERS_FILE adds more (``Settings.registry`` has them all).
+PROVIDER_NAMES: tuple[str, ...] = BUILTIN_NAMES
+GEMINI_LIVE_URL = (
+    "wss://generativelanguage.googleapis.com/ws/"
+    "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+)
 
 MiB = 1024 * 1024
 # HMAC-SHA256 keys shorter than this are guessable; ``openssl rand -hex 32`` gives 64 characters.
@@ -41,8 +64,11 @@ class Settings(BaseModel):
     # protected_namespaces: pydantic before 2.10 reserves every ``model_`` name (``model_aliases``).
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", protected_namespaces=())
 
-    default_provider: ProviderName = Field(
-        "openai", alias="DEFAULT_PROVIDER", description="Provider used when the client names none."
+    default_provider: str = Field(
+        "openai",
+        alias="DEFAULT_PROVIDER",
+        pattern=f"^{NAME_PATTERN}$",
+        description="Provider used when the client names none (a built-in one or one of PROVIDERS_FILE).",
     )
     default_model: str = Field(
         "gpt-4o-realtime-preview",
@@ -99,6 +125,43 @@ class Settings(BaseModel):
         alias="AZURE_OPENAI_PROTOCOL",
         description="The interface the Azure deployment speaks; default: beta on the preview path "
         "(AZURE_OPENAI_API_VERSION set), else ga.",
+    )
+
+    xai_api_key: SecretStr | None = Field(
+        None, alias="XAI_API_KEY", description="xAI's key, used when a client sends no key of its own."
+    )
+    xai_realtime_url: str = Field(
+        "wss://api.x.ai/v1/realtime",
+        alias="XAI_REALTIME_URL",
+        description="xAI's Grok Voice Agent WebSocket endpoint (provider=xai); ws:// is allowed for "
+        "local use.",
+    )
+    gemini_api_key: SecretStr | None = Field(
+        None,
+        alias="GEMINI_API_KEY",
+        description="Google's Gemini API key (provider=gemini), used when a client sends no key of its own.",
+    )
+    gemini_live_url: str = Field(
+        GEMINI_LIVE_URL,
+        alias="GEMINI_LIVE_URL",
+        description="Gemini Live's BidiGenerateContent WebSocket endpoint (provider=gemini).",
+    )
+    gemini_input_rate: int = Field(
+        16000,
+        alias="GEMINI_INPUT_RATE",
+        description="The rate client audio (24 kHz PCM16) reaches Gemini at: 16000 (resampled, Gemini's "
+        "native input rate) or 24000 (sent as it came, declared in its MIME type).",
+    )
+    providers_file: str | None = Field(
+        None,
+        alias="PROVIDERS_FILE",
+        description="A TOML file of more providers ([providers.<name>]: kind, url, auth, key_env, protocol, "
+        "aliases; see docs/providers.md). Read once at start.",
+    )
+    providers_toml: str | None = Field(
+        None,
+        alias="PROVIDERS_TOML",
+        description="The same TOML as PROVIDERS_FILE's, as the value itself (the Worker has no files).",
     )
 
     max_client_message_bytes: int = Field(
@@ -259,6 +322,13 @@ class Settings(BaseModel):
             aliases[name.strip()] = target.strip()
         return aliases
 
+    @field_validator("gemini_input_rate")
+    @classmethod
+    def _gemini_rate(cls, value: int) -> int:
+        if value not in (16000, 24000):
+            raise ValueError("GEMINI_INPUT_RATE must be 16000 or 24000")
+        return value
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
@@ -281,6 +351,41 @@ class Settings(BaseModel):
             raise ValueError("TOKEN_DEFAULT_TTL_SECONDS is longer than TOKEN_MAX_TTL_SECONDS")
         return self
 
+    _registry: dict[str, ProviderSpec] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _build_registry(self, info: ValidationInfo) -> Settings:
+        environ = (info.context or {}).get("environ", {})
+        registry = builtin_providers(self)
+        for text in self._provider_documents():
+            try:
+                registry.update(parse_providers(text, environ))
+            except RegistryError as error:
+                raise ValueError(str(error)) from None
+        if self.default_provider not in registry:
+            raise ValueError(
+                f"DEFAULT_PROVIDER={self.default_provider!r} is no provider: use one of {', '.join(registry)}"
+            )
+        self._registry = registry
+        return self
+
+    def _provider_documents(self) -> list[str]:
+        documents = []
+        if self.providers_file is not None:
+            try:
+                with open(self.providers_file, encoding="utf-8") as file:
+                    documents.append(file.read())
+            except OSError as error:
+                raise ValueError(f"PROVIDERS_FILE: {error.strerror}") from None
+        if self.providers_toml is not None:
+            documents.append(self.providers_toml)
+        return documents
+
+    @property
+    def registry(self) -> dict[str, ProviderSpec]:
+        """Every provider a client may name: the built-in ones, then PROVIDERS_FILE's."""
+        return self._registry
+
     @property
     def effective_auth_mode(self) -> AuthMode:
         """AUTH_MODE, or its default: ``token`` with a GATEWAY_SECRET, else ``passthrough``."""
@@ -294,6 +399,10 @@ class Settings(BaseModel):
         "azure_openai_api_key",
         "azure_openai_endpoint",
         "azure_openai_protocol",
+        "xai_api_key",
+        "gemini_api_key",
+        "providers_file",
+        "providers_toml",
         "gateway_secret",
         "gateway_admin_key",
         "auth_mode",
@@ -310,9 +419,18 @@ class Settings(BaseModel):
         return [field.alias for field in cls.model_fields.values() if field.alias]
 
     @classmethod
+    def provider_key_names(cls, values: Mapping[str, Any]) -> list[str]:
+        """The names PROVIDERS_TOML's providers read their keys from (``key_env``), for a runtime that
+        reads only the names it is told (the Worker's ``env``)."""
+        text = values.get("PROVIDERS_TOML")
+        return key_names(text) if isinstance(text, str) else []
+
+    @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Settings from ``os.environ``, a Worker ``env`` copied into a dict, or a test dict."""
-        return cls.model_validate({name: values[name] for name in cls.names() if name in values})
+        known = {name: values[name] for name in cls.names() if name in values}
+        # The environment goes along for the operator keys PROVIDERS_FILE names (``key_env``).
+        return cls.model_validate(known, context={"environ": values})
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

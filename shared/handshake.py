@@ -14,17 +14,19 @@ from urllib.parse import parse_qsl
 
 from .answers import HttpAnswer, error_body
 from .auth import authorize, origin_refusal, refusal
-from .config import PROVIDER_NAMES, RETIRED_MODEL_SUCCESSORS, Settings
-from .endpoints import EXACT_ROUTES, REALTIME, Endpoint, Target, match_route, valid_id
+from .config import RETIRED_MODEL_SUCCESSORS, Settings
+from .endpoints import EXACT_ROUTES, REALTIME, Endpoint, Target, UpstreamBuilder, match_route, valid_id
 from .errors import CloseCode, GatewayError
 from .providers import (
-    DISPLAY_NAMES,
     Credential,
     Protocol,
     UpstreamRequest,
     configured_key,
+    display_name,
+    registry_request,
     upstream_protocol,
 )
+from .registry import ProviderSpec
 from .tokens import TokenClaims, TokenError, check_scope
 
 # The paths of ``/v1/realtime`` (the endpoint table's, :mod:`shared.endpoints`): Azure's make Azure
@@ -155,20 +157,24 @@ def plan_session(
     claims = access.claims
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
     provider = query.get("provider") or route.default_provider or settings.default_provider
+    spec = settings.registry.get(provider)
+    kind = spec.kind if spec is not None else None
     requested = model = ""
     if endpoint.model_in == "query":
         requested = model = query.get("model") or query.get("deployment") or ""
         if not model and endpoint.model_default:
             requested = model = settings.default_model
-        if provider != "azure":  # Azure deployments carry the operator's own names
+        if kind != "azure":  # Azure deployments carry the operator's own names
             model = settings.model_aliases.get(model, model)
+        if spec is not None:  # then the provider's own names for OpenAI's models
+            model = spec.aliases.get(model, model)
     if claims is not None:
         try:
             _check_token_scope(claims, provider, endpoint, (requested, model))
         except TokenError as error:
             return refusal(error)
     if endpoint.realtime_interface:
-        guess_from = requested if provider != "azure" else ""
+        guess_from = requested if kind != "azure" else ""
         protocol, speaks = (
             client_protocol(query, headers, subprotocols, guess_from),
             upstream_protocol(settings, provider),
@@ -212,27 +218,37 @@ def plan_session(
         return failed(
             GatewayError("missing_required_parameter", "Missing required parameter: 'model'.", param="model")
         )
-    if provider not in PROVIDER_NAMES:
+    if spec is None:
         return failed(
             GatewayError(
                 "unknown_provider",
-                f"Unknown provider {provider!r}: use one of {', '.join(PROVIDER_NAMES)}.",
+                f"Unknown provider {provider!r}: use one of {', '.join(settings.registry)}.",
                 param="provider",
             )
         )
-    if provider == "simulator":
+    if spec.kind == "simulator":
         return failed(endpoint.simulator) if isinstance(endpoint.simulator, GatewayError) else planned(None)
-    build = endpoint.providers.get(provider)
+    if spec.kind == "gemini":  # the relay does not carry out Gemini's translation yet
+        return failed(
+            GatewayError(
+                "provider_not_supported",
+                f"{spec.title} is in the registry, but this gateway does not relay to it yet.",
+                param="provider",
+            )
+        )
+    build = endpoint.providers.get(provider) if spec.builtin else None
+    if spec.reached_by_url and endpoint.registry_providers:
+        build = _registry_builder(spec)
     if build is None:
         supported = ", ".join(f"provider={name}" for name in endpoint.providers)
         return failed(
             GatewayError(
                 "endpoint_not_supported",
-                f"{DISPLAY_NAMES[provider]} does not document {endpoint.title}; use {supported}.",
+                f"{spec.title} does not document {endpoint.title}; use {supported}.",
                 param="provider",
             )
         )
-    if provider == "azure" and not settings.azure_openai_endpoint:
+    if spec.kind == "azure" and spec.builtin and not settings.azure_openai_endpoint:
         return failed(
             GatewayError(
                 "provider_not_configured",
@@ -248,7 +264,7 @@ def plan_session(
             return failed(
                 GatewayError(
                     "provider_not_configured",
-                    f"This gateway has no key of its own for {DISPLAY_NAMES[provider]} to use with "
+                    f"This gateway has no key of its own for {display_name(settings, provider)} to use with "
                     "gateway tokens.",
                     type="server_error",
                     param="provider",
@@ -258,7 +274,7 @@ def plan_session(
             return failed(
                 GatewayError(
                     "missing_api_key",
-                    f"No API key for {DISPLAY_NAMES[provider]}: send one (Authorization: Bearer, "
+                    f"No API key for {display_name(settings, provider)}: send one (Authorization: Bearer, "
                     "api-key header, the openai-insecure-api-key subprotocol or ?api_key=), or ask "
                     "the operator to configure one. provider=simulator needs none.",
                 )
@@ -268,6 +284,17 @@ def plan_session(
     if isinstance(upstream, GatewayError):
         return failed(upstream)
     return planned(upstream)
+
+
+def _registry_builder(spec: ProviderSpec) -> UpstreamBuilder:
+    """How a provider of the registry is reached (at its URL, its key sent as it asks)."""
+
+    def build(
+        settings: Settings, target: Target, credential: Credential, protocol: Protocol
+    ) -> UpstreamRequest:
+        return registry_request(spec, target.model, credential, protocol, target.query)
+
+    return build
 
 
 def _check_token_scope(

@@ -34,10 +34,10 @@ from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
 from .handshake import SessionPlan
 from .inbound import Parser, RejectedFrame, oversize
 from .limits import LIMIT_COUNTERS, LimitCounters
-from .providers import DISPLAY_NAMES, UpstreamRequest
+from .providers import UpstreamRequest
 from .simulator import SimulatedSession
 from .tokens import model_allowed
-from .translation import Translator
+from .translation.session import SessionTranslation, session_translation
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -94,6 +94,9 @@ class Relay:
             self._parse = _model_scoped(self._parse, plan.model_scope)
         self.state = State.CONNECTING
         self.client_ready = False
+        spec = settings.registry.get(plan.provider)
+        self._name = spec.title if spec is not None else plan.provider  # what messages call the provider
+        simulated = spec is not None and spec.kind == "simulator"
         # Client events held until the provider connection opens, and their size in bytes.
         self._held_for_upstream: deque[str] = deque()
         self._held_bytes = 0
@@ -103,9 +106,7 @@ class Relay:
         self._close_held_for_client: CloseClient | None = None
         # Whether the gateway's own events wait for the provider's first event: until it arrives,
         # at most MAX_HELD_GATEWAY_EVENTS of them.
-        self._hold_gateway_events = (
-            endpoint.greets and plan.provider != "simulator" and plan.upstream is not None
-        )
+        self._hold_gateway_events = endpoint.greets and not simulated and plan.upstream is not None
         self._connect_deadline: float | None = None
         # MAX_SESSION_SECONDS or the gateway token's own limit, the shorter: the session ends then,
         # whatever it is doing. ``_session_limit`` is that length and what set it, for the message.
@@ -129,12 +130,15 @@ class Relay:
                 self._idle_timeout = settings.idle_timeout_seconds
                 self._idle_check_at = now + self._idle_timeout
         self._simulator: SimulatedSession | None = None
-        # Only sessions whose client and provider speak different interfaces pay for translation.
-        self._translator: Translator | None = None
-        if plan.error is None and plan.client_protocol != plan.upstream_protocol:
-            self._translator = Translator(plan.client_protocol, plan.upstream_protocol)
+        # Only sessions whose client and provider speak different interfaces, or whose provider
+        # deviates from the one it claims to speak, pay for translation.
+        self._translator: SessionTranslation | None = None
         if plan.error is None:
-            if plan.provider == "simulator":
+            self._translator = session_translation(
+                plan.client_protocol, plan.upstream_protocol, spec, plan.model
+            )
+        if plan.error is None:
+            if simulated:
                 assert callable(endpoint.simulator)  # the handshake refused the endpoints without one
                 self._simulator = endpoint.simulator(plan.target, settings.simulator_pace, now)
             else:
@@ -207,7 +211,7 @@ class Relay:
         """The provider connection could not be opened. ``detail`` must hold no secret."""
         if self.state is not State.CONNECTING:
             return []
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        name = self._name
         suffix = f" ({detail})" if detail else ""
         if failure is UpstreamFailure.REJECTED and status is not None:
             code, close = _REJECTION_CODES.get(status, ("upstream_error", CloseCode.BAD_GATEWAY))
@@ -286,7 +290,7 @@ class Relay:
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
             )
         logger.info("session end by provider code=%s", code)
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        name = self._name
         if code is None or code == 1006:
             error = GatewayError(
                 "upstream_connection_lost",
@@ -331,7 +335,7 @@ class Relay:
             )
             return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=False)
         self._counters.hit("upstream_unresponsive", self._who())
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        name = self._name
         error = GatewayError(
             "upstream_unresponsive",
             f"{name} stopped answering (no reply to a ping within {seconds:g} s); the connection "
@@ -381,7 +385,7 @@ class Relay:
             self._idle_check_at = idle_until
         if self._connect_deadline is not None and now >= self._connect_deadline:
             seconds = self.settings.upstream_connect_timeout_seconds
-            name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+            name = self._name
             if self.state is State.CONNECTING:
                 what = "did not complete the handshake"
             else:

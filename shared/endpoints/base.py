@@ -59,6 +59,8 @@ class Endpoint:
     forwarded_query: tuple[str, ...]
     how_to_connect: str  # for a plain HTTP request to the endpoint (426)
     sdk_call: str  # the official SDK's method that opens it (README's endpoint table)
+    # The registry's providers reached at their own URL (xAI, Gemini, PROVIDERS_FILE's) serve it too.
+    registry_providers: bool = False
 
     def __repr__(self) -> str:
         return f"Endpoint({self.name!r})"

@@ -1,0 +1,169 @@
+"""Providers beyond OpenAI through the gateway, on both runtimes: xAI (``provider=xai``).
+
+The official ``openai`` SDK, GA (``client.realtime``) and beta (``client.beta.realtime``), holds a text
+turn, a turn of speech (PCM16 appended in 100 ms chunks; the provider's server VAD ends the turn) and
+a function-call turn against a fake of xAI's Grok Voice Agent API (tests/support/fake_xai.py) that
+deviates from OpenAI's GA events as xAI is documented to. Every event the client receives is checked
+strictly against the protocol it speaks (the SDK's own union, no undeclared field), so a deviation
+the gateway let through fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from clients.harness import speech_pcm16
+from openai import AsyncOpenAI
+from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+from pydantic import Field, TypeAdapter
+from support.fake_xai import API_KEY, HEARD_TEXT, REPLY_TEXT, FakeXai
+from support.ga_events import check_ga
+from support.gateway_process import GatewayProcess, start_gateway
+
+from shared.events import validate_server_event
+
+TURN_TIMEOUT_SECONDS = 15.0
+Event = dict[str, Any]
+_BETA_SERVER = TypeAdapter(Annotated[BetaServerEvent, Field(discriminator="type")])
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def fake_xai() -> Iterator[FakeXai]:
+    with FakeXai() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def xai_gateway(
+    runtime: str, fake_xai: FakeXai, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    env = {"XAI_REALTIME_URL": fake_xai.url, "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "5"}
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(f"{runtime}-xai") / "gateway.log")
+    yield process
+    process.stop()
+
+
+def check_beta(frame: str) -> Event:
+    """``frame``, a valid beta server event. The beta SDK's session types ``model`` as a literal of
+    OpenAI's names (it parses unchecked, so another provider's model is no problem to it): that
+    one field is checked as a string instead."""
+    event = json.loads(frame)
+    validate_server_event(event, protocol="beta")
+    session = event.get("session")
+    if isinstance(session, dict) and isinstance(session.get("model"), str):
+        checked = {**event, "session": {**session, "model": "gpt-realtime"}}
+    else:
+        checked = event
+    assert _BETA_SERVER.validate_python(checked).type == event["type"]
+    return event
+
+
+class Turns:
+    """One SDK connection: sends events, reads raw frames until an event type, checks each one."""
+
+    def __init__(self, connection: Any, protocol: str) -> None:
+        self.connection = connection
+        self.check = check_ga if protocol == "ga" else check_beta
+        self.beta = protocol == "beta"
+        self.events: list[Event] = []
+
+    async def send(self, event: Event) -> None:
+        await self.connection.send(event)
+
+    async def until(self, kind: str) -> list[Event]:
+        start = len(self.events)
+        while True:
+            event = self.check((await self.connection.recv_bytes()).decode())
+            self.events.append(event)
+            assert event["type"] != "error", event
+            if event["type"] == kind:
+                return self.events[start:]
+
+    def transcript_done(self) -> str:
+        return "response.audio_transcript.done" if self.beta else "response.output_audio_transcript.done"
+
+
+def user_text(text: str) -> Event:
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
+def session_update(beta: bool) -> Event:
+    if beta:
+        session = {"voice": "coral", "tools": [WEATHER_TOOL]}
+    else:
+        session = {"type": "realtime", "audio": {"output": {"voice": "coral"}}, "tools": [WEATHER_TOOL]}
+    return {"type": "session.update", "session": session}
+
+
+@pytest.mark.parametrize("protocol", ["ga", "beta"])
+async def test_the_sdk_holds_text_audio_and_function_call_turns_with_xai(
+    xai_gateway: GatewayProcess, fake_xai: FakeXai, protocol: str
+) -> None:
+    async with AsyncOpenAI(api_key=API_KEY, websocket_base_url=xai_gateway.url(path="/v1")) as client:
+        realtime = client.realtime if protocol == "ga" else client.beta.realtime
+        manager = realtime.connect(model="gpt-realtime", extra_query={"provider": "xai"})
+        async with asyncio.timeout(TURN_TIMEOUT_SECONDS), manager as connection:
+            turns = Turns(connection, protocol)
+            first = await turns.until("session.created")
+            assert len(first) == 1  # session.created is the first event, as from OpenAI
+            await turns.send(session_update(turns.beta))
+            updated = (await turns.until("session.updated"))[-1]["session"]
+            voice = updated["voice"] if turns.beta else updated["audio"]["output"]["voice"]
+            assert voice == "Eve"  # OpenAI's coral, in xAI's voices
+            reached = fake_xai.connections[-1]
+            assert reached.headers["authorization"] == f"Bearer {API_KEY}"
+            assert reached.query["model"] == "grok-voice-latest"
+            assert reached.session["voice"] == "Eve"
+
+            # A text turn.
+            await turns.send(user_text("Hello"))
+            await turns.send({"type": "response.create"})
+            events = await turns.until("response.done")
+            spoken = next(e for e in events if e["type"] == turns.transcript_done())
+            assert spoken["transcript"] == REPLY_TEXT
+            assert events[-1]["response"]["usage"]["total_tokens"] == 12
+
+            # A turn of speech: the provider's VAD hears it and asks for the weather tool.
+            pcm = speech_pcm16()
+            for start in range(0, len(pcm), 4800):
+                chunk = base64.b64encode(pcm[start : start + 4800]).decode()
+                await turns.send({"type": "input_audio_buffer.append", "audio": chunk})
+            events = await turns.until("response.done")
+            kinds = [e["type"] for e in events]
+            assert kinds.index("input_audio_buffer.speech_started") < kinds.index("response.created")
+            heard = next(
+                e for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"
+            )
+            assert heard["transcript"] == HEARD_TEXT
+            started = next(e for e in events if e["type"] == "input_audio_buffer.speech_started")
+            assert started["audio_start_ms"] >= 0
+
+            # The function call it made, and its result.
+            call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+            assert (call["name"], json.loads(call["arguments"])) == ("get_weather", {"city": "Paris"})
+            output = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+            await turns.send({"type": "conversation.item.create", "item": output})
+            await turns.send({"type": "response.create"})
+            events = await turns.until("response.done")
+            spoken = next(e for e in events if e["type"] == turns.transcript_done())
+            assert spoken["transcript"] == "Result: sunny"
+    sent = [event["type"] for event in reached.received]
+    assert "session.update" in sent
+    assert sent.count("response.create") == 2
+    # xAI reads the voice at the session's top, where the gateway put it.
+    update = next(event for event in reached.received if event["type"] == "session.update")
+    assert update["session"]["voice"] == "Eve"
