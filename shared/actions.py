@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .providers import UpstreamRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,4 +33,14 @@ class CloseUpstream:
     reason: str
 
 
-Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream
+@dataclass(frozen=True, slots=True)
+class ReconnectUpstream:
+    """Move to a new provider connection (Gemini's session resumption): open ``request``, send
+    ``first_frame`` first on it, then every ``SendToUpstream`` that follows (held until it opens);
+    close the old connection (1000) and report nothing more from it."""
+
+    request: UpstreamRequest
+    first_frame: str
+
+
+Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream | ReconnectUpstream

@@ -228,14 +228,6 @@ def plan_session(
         )
     if spec.kind == "simulator":
         return failed(endpoint.simulator) if isinstance(endpoint.simulator, GatewayError) else planned(None)
-    if spec.kind == "gemini":  # the relay does not carry out Gemini's translation yet
-        return failed(
-            GatewayError(
-                "provider_not_supported",
-                f"{spec.title} is in the registry, but this gateway does not relay to it yet.",
-                param="provider",
-            )
-        )
     build = endpoint.providers.get(provider) if spec.builtin else None
     if spec.reached_by_url and endpoint.registry_providers:
         build = _registry_builder(spec)

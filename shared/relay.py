@@ -28,7 +28,7 @@ from collections import deque
 from enum import Enum
 from typing import Any
 
-from .actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from .actions import Action, CloseClient, CloseUpstream, ReconnectUpstream, SendToClient, SendToUpstream
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
 from .handshake import SessionPlan
@@ -37,7 +37,8 @@ from .limits import LIMIT_COUNTERS, LimitCounters
 from .providers import UpstreamRequest
 from .simulator import SimulatedSession
 from .tokens import model_allowed
-from .translation.session import SessionTranslation, session_translation
+from .translation.gemini import Frames
+from .translation.session import GeminiSession, SessionTranslation, gemini_session, session_translation
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -133,7 +134,19 @@ class Relay:
         # Only sessions whose client and provider speak different interfaces, or whose provider
         # deviates from the one it claims to speak, pay for translation.
         self._translator: SessionTranslation | None = None
-        if plan.error is None:
+        # Gemini Live speaks neither OpenAI protocol: its translation also talks to the provider on its
+        # own (the setup, tool responses) and may move the session to a new connection.
+        self._gemini: GeminiSession | None = None
+        self._reconnecting = False  # a ReconnectUpstream told, the new connection not open yet
+        if plan.error is None and spec is not None and spec.kind == "gemini":
+            self._gemini = gemini_session(
+                plan.client_protocol,
+                plan.model,
+                plan.model,
+                settings.gemini_input_rate,
+                (settings.max_pending_client_messages, settings.max_pending_client_bytes),
+            )
+        elif plan.error is None:
             self._translator = session_translation(
                 plan.client_protocol, plan.upstream_protocol, spec, plan.model
             )
@@ -193,8 +206,11 @@ class Relay:
     def upstream_connected(self, now: float) -> list[Action]:
         """The provider accepted the WebSocket handshake: deliver what the client sent meanwhile."""
         if self.state is not State.CONNECTING:
+            self._reconnecting = False  # a connection the session moved to
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
+        if self._gemini is not None:
+            return self._gemini_opened()
         # Where the provider speaks first, the connect deadline keeps running until its first event
         # (session.created): a provider that accepts the socket and then says nothing has not
         # connected either. Where the client speaks first, the handshake is the connection.
@@ -209,6 +225,8 @@ class Relay:
         self, failure: UpstreamFailure, status: int | None = None, detail: str = ""
     ) -> list[Action]:
         """The provider connection could not be opened. ``detail`` must hold no secret."""
+        if self._reconnecting and self.state is State.OPEN:
+            return self._connection_lost()
         if self.state is not State.CONNECTING:
             return []
         name = self._name
@@ -239,6 +257,8 @@ class Relay:
             event = self._parse(data)
         except RejectedFrame as rejected:
             return self._to_client(self._error_event(rejected.error))
+        if self._gemini is not None and self.state is State.OPEN:
+            return self._from_gemini(self._gemini.to_provider(event, data))
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
@@ -259,10 +279,17 @@ class Relay:
         if self.state is not State.OPEN:
             return []
         self._connect_deadline = None
+        if self._gemini is not None:
+            return self._from_gemini(self._gemini.to_client(data))
         if self._translator is not None and isinstance(data, str):
             frames: list[str | bytes] = list(self._translator.to_client(data))
         else:
             frames = [data]
+        return self._deliver(frames)
+
+    def _deliver(self, frames: list[str | bytes]) -> list[Action]:
+        """Provider frames (translated) to the client: held until it is accepted; the first ones
+        release the gateway's own events held until then."""
         first, self._hold_gateway_events = self._hold_gateway_events, False
         if not self.client_ready:
             self._held_for_client += frames
@@ -289,15 +316,15 @@ class Relay:
             return self.upstream_failed(
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
             )
+        if self._gemini is not None:  # Gemini's session may go on, resumed on a new connection
+            resumed = self._gemini.resume()
+            if resumed.reconnect is not None:
+                logger.info("gemini connection closed code=%s: resuming on a new one", code)
+                return self._from_gemini(resumed)
         logger.info("session end by provider code=%s", code)
         name = self._name
         if code is None or code == 1006:
-            error = GatewayError(
-                "upstream_connection_lost",
-                f"The connection to {name} was lost.",
-                type="server_error",
-            )
-            return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+            return self._connection_lost()
         self.state = State.CLOSED
         reason = close_reason(reason or f"{name} closed the session")
         return self._close_client(CloseClient(sendable_close_code(code), reason))
@@ -399,6 +426,33 @@ class Relay:
         return []
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _connection_lost(self) -> list[Action]:
+        error = GatewayError(
+            "upstream_connection_lost", f"The connection to {self._name} was lost.", type="server_error"
+        )
+        return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+
+    def _gemini_opened(self) -> list[Action]:
+        """Gemini's socket is open: the client's ``session.created``, then what it sent meanwhile."""
+        assert self._gemini is not None
+        self._connect_deadline = None  # Gemini says nothing before the setup; the socket is the answer
+        actions = self._from_gemini(self._gemini.opened())
+        for frame in self._held_for_upstream:
+            actions += self._from_gemini(self._gemini.to_provider(json.loads(frame), frame))
+        self._held_for_upstream.clear()
+        self._held_bytes = 0
+        return actions
+
+    def _from_gemini(self, out: Frames) -> list[Action]:
+        actions: list[Action] = []
+        if out.reconnect is not None and self.plan.upstream is not None:
+            self._reconnecting = True
+            actions.append(ReconnectUpstream(self.plan.upstream, out.reconnect.setup))
+        actions += [SendToUpstream(frame) for frame in out.provider]
+        if out.client:
+            actions += self._deliver(list(out.client))
+        return actions
 
     def _translated_client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
         assert self._translator is not None

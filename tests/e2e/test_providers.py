@@ -1,9 +1,13 @@
-"""Providers beyond OpenAI through the gateway, on both runtimes: xAI (``provider=xai``).
+"""Providers beyond OpenAI through the gateway, on both runtimes: xAI (``provider=xai``) and Gemini
+Live (``provider=gemini``).
 
 The official ``openai`` SDK, GA (``client.realtime``) and beta (``client.beta.realtime``), holds a text
 turn, a turn of speech (PCM16 appended in 100 ms chunks; the provider's server VAD ends the turn) and
 a function-call turn against a fake of xAI's Grok Voice Agent API (tests/support/fake_xai.py) that
-deviates from OpenAI's GA events as xAI is documented to. Every event the client receives is checked
+deviates from OpenAI's GA events as xAI is documented to, and against a fake of Gemini Live
+(tests/support/fake_gemini.py, strict as Google documents it: a message before ``setup`` or a second
+``setup`` closes the socket with 1007); with Gemini, a ``goAway`` moves the session to a new
+connection the client does not notice. Every event the client receives is checked
 strictly against the protocol it speaks (the SDK's own union, no undeclared field), so a deviation
 the gateway let through fails the test.
 """
@@ -21,6 +25,8 @@ from clients.harness import speech_pcm16
 from openai import AsyncOpenAI
 from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
 from pydantic import Field, TypeAdapter
+from support import fake_gemini
+from support.fake_gemini import FakeGemini
 from support.fake_xai import API_KEY, HEARD_TEXT, REPLY_TEXT, FakeXai
 from support.ga_events import check_ga
 from support.gateway_process import GatewayProcess, start_gateway
@@ -167,3 +173,122 @@ async def test_the_sdk_holds_text_audio_and_function_call_turns_with_xai(
     # xAI reads the voice at the session's top, where the gateway put it.
     update = next(event for event in reached.received if event["type"] == "session.update")
     assert update["session"]["voice"] == "Eve"
+
+
+# -- Gemini Live -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_gemini_live() -> Iterator[FakeGemini]:
+    fake = FakeGemini().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def gemini_gateway(
+    runtime: str, fake_gemini_live: FakeGemini, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    env = {"GEMINI_LIVE_URL": fake_gemini_live.url, "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "5"}
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(f"{runtime}-gemini") / "gateway.log")
+    yield process
+    process.stop()
+
+
+def gemini_session_update(beta: bool) -> Event:
+    if beta:
+        session = {"input_audio_transcription": {"model": "whisper-1"}, "tools": [WEATHER_TOOL]}
+    else:
+        transcription = {"model": "gpt-4o-transcribe"}
+        session = {
+            "type": "realtime",
+            "audio": {"input": {"transcription": transcription}},
+            "tools": [WEATHER_TOOL],
+        }
+    return {"type": "session.update", "session": session}
+
+
+@pytest.mark.parametrize("protocol", ["ga", "beta"])
+async def test_the_sdk_holds_text_audio_and_function_call_turns_with_gemini(
+    gemini_gateway: GatewayProcess, fake_gemini_live: FakeGemini, protocol: str
+) -> None:
+    base = gemini_gateway.url(path="/v1")
+    async with AsyncOpenAI(api_key=fake_gemini.API_KEY, websocket_base_url=base) as client:
+        realtime = client.realtime if protocol == "ga" else client.beta.realtime
+        manager = realtime.connect(model="gpt-realtime", extra_query={"provider": "gemini"})
+        async with asyncio.timeout(TURN_TIMEOUT_SECONDS), manager as connection:
+            turns = Turns(connection, protocol)
+            assert len(await turns.until("session.created")) == 1
+            await turns.send(gemini_session_update(turns.beta))
+            await turns.until("session.updated")
+
+            # A text turn: the setup goes with it, then the turn.
+            await turns.send(user_text("Hello"))
+            await turns.send({"type": "response.create"})
+            events = await turns.until("response.done")
+            spoken = next(e for e in events if e["type"] == turns.transcript_done())
+            assert spoken["transcript"] == fake_gemini.REPLY_TEXT
+            assert events[-1]["response"]["status"] == "completed"
+            reached = fake_gemini_live.connections[-1]
+            assert reached.key == fake_gemini.API_KEY
+            assert reached.setup is not None
+            assert reached.setup["model"] == "models/gemini-3.8-live"
+
+            # A turn of speech, heard by Gemini's activity detection.
+            pcm = speech_pcm16()
+            for start in range(0, len(pcm), 4800):
+                chunk = base64.b64encode(pcm[start : start + 4800]).decode()
+                await turns.send({"type": "input_audio_buffer.append", "audio": chunk})
+            since_speech = len(turns.events)
+            events = await turns.until("response.done")
+            kinds = [e["type"] for e in events]
+            assert kinds.index("input_audio_buffer.speech_started") < kinds.index("response.created")
+
+            # It asked for the weather: a function call, and its result.
+            call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+            assert (call["name"], json.loads(call["arguments"])) == ("get_weather", {"city": "Paris"})
+            output = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+            await turns.send({"type": "conversation.item.create", "item": output})
+            await turns.send({"type": "response.create"})
+            events = await turns.until("response.done")
+            spoken = next(e for e in events if e["type"] == turns.transcript_done())
+            assert spoken["transcript"] == "Result: sunny"
+            # Gemini completes the speech's transcript with the turn, which ends after the call.
+            heard = next(
+                e
+                for e in turns.events[since_speech:]
+                if e["type"] == "conversation.item.input_audio_transcription.completed"
+            )
+            assert heard["transcript"] == fake_gemini.HEARD_TEXT
+    assert len(reached.of_kind("setup")) == 1
+    assert reached.close_code in (None, 1000)
+
+
+async def test_a_gemini_go_away_moves_the_session_without_the_client_noticing(
+    gemini_gateway: GatewayProcess, fake_gemini_live: FakeGemini
+) -> None:
+    base = gemini_gateway.url(path="/v1")
+    async with AsyncOpenAI(api_key=fake_gemini.API_KEY, websocket_base_url=base) as client:
+        manager = client.realtime.connect(model="gpt-realtime", extra_query={"provider": "gemini"})
+        async with asyncio.timeout(TURN_TIMEOUT_SECONDS), manager as connection:
+            turns = Turns(connection, "ga")
+            await turns.until("session.created")
+            await turns.send(user_text("Remember: blue"))
+            await turns.send({"type": "response.create"})
+            await turns.until("response.done")
+            first = fake_gemini_live.connections[-1]
+            handles = fake_gemini_live.wait_for(
+                lambda _: [m for m in first.sent if "sessionResumptionUpdate" in m][1:]
+            )
+            fake_gemini_live.inject(first, {"goAway": {"timeLeft": "10s"}})
+            second = fake_gemini_live.wait_for(
+                lambda _: fake_gemini_live.connections[-1] is not first and fake_gemini_live.connections[-1]
+            )
+            await turns.send(user_text("What did I say?"))
+            await turns.send({"type": "response.create"})
+            events = await turns.until("response.done")
+            assert events[-1]["response"]["status"] == "completed"
+            assert not any(e["type"] in ("session.created", "session.updated") for e in events)
+    assert second.setup is not None
+    assert second.setup["session_resumption"]["handle"] == handles[-1]["sessionResumptionUpdate"]["newHandle"]
+    assert first.close_code == 1000
