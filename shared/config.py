@@ -164,6 +164,15 @@ class Settings(BaseModel):
         description="The same TOML as PROVIDERS_FILE's, as the value itself (the Worker has no files).",
     )
 
+    fallback_providers: dict[str, tuple[str, ...]] = Field(
+        {},
+        alias="FALLBACK_PROVIDERS",
+        description="provider=next|next pairs, comma-separated (openai=azure|xai,azure=openai): when a "
+        "provider fails before its first event (unreachable, 5xx, 429, timeout; not 401/403/404), the "
+        "next is tried with the operator's key for it, within UPSTREAM_CONNECT_TIMEOUT_SECONDS overall "
+        "(/v1/realtime only).",
+    )
+
     max_client_message_bytes: int = Field(
         8 * MiB,
         alias="MAX_CLIENT_MESSAGE_BYTES",
@@ -329,6 +338,20 @@ class Settings(BaseModel):
             raise ValueError("GEMINI_INPUT_RATE must be 16000 or 24000")
         return value
 
+    @field_validator("fallback_providers", mode="before")
+    @classmethod
+    def _parse_fallbacks(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        chains: dict[str, tuple[str, ...]] = {}
+        for pair in filter(None, (item.strip() for item in value.split(","))):
+            name, equals, chain = pair.partition("=")
+            targets = tuple(filter(None, (target.strip() for target in chain.split("|"))))
+            if not equals or not name.strip() or not targets:
+                raise ValueError(f"expected provider=next|next, got {pair!r}")
+            chains[name.strip()] = targets
+        return chains
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
@@ -366,6 +389,10 @@ class Settings(BaseModel):
             raise ValueError(
                 f"DEFAULT_PROVIDER={self.default_provider!r} is no provider: use one of {', '.join(registry)}"
             )
+        named = {name for chain in self.fallback_providers.items() for name in (chain[0], *chain[1])}
+        unknown = sorted(named - set(registry))
+        if unknown:
+            raise ValueError(f"FALLBACK_PROVIDERS names no such provider: {', '.join(unknown)}")
         self._registry = registry
         return self
 

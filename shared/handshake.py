@@ -9,7 +9,7 @@ upgrade (origin, gateway token).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
 from .answers import HttpAnswer, error_body
@@ -41,6 +41,16 @@ SUBPROTOCOL_BETA = "openai-beta.realtime-v1"
 
 
 @dataclass(frozen=True, slots=True)
+class Fallback:
+    """A provider to try when the one before it fails at connect (FALLBACK_PROVIDERS)."""
+
+    provider: str
+    model: str
+    upstream_protocol: Protocol
+    upstream: UpstreamRequest
+
+
+@dataclass(frozen=True, slots=True)
 class SessionPlan:
     """What a client's upgrade request asks for, decided before the upgrade is answered."""
 
@@ -59,6 +69,8 @@ class SessionPlan:
     # A gateway token's models, checked where the client names its model later (GPT-Live's
     # ``session.start``); empty: no limit, or checked already.
     model_scope: tuple[str, ...] = ()
+    # Where to go, in order, if the provider fails before its first event (FALLBACK_PROVIDERS).
+    fallbacks: tuple[Fallback, ...] = ()
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -275,7 +287,48 @@ def plan_session(
     upstream = build(settings, target, credential, speaks)
     if isinstance(upstream, GatewayError):
         return failed(upstream)
-    return planned(upstream)
+    primary = planned(upstream)
+    if not endpoint.registry_providers or provider not in settings.fallback_providers:
+        return primary
+    fallbacks = _fallbacks(settings, provider, endpoint, requested, target, claims)
+    return replace(primary, fallbacks=fallbacks) if fallbacks else primary
+
+
+def _fallbacks(
+    settings: Settings,
+    provider: str,
+    endpoint: Endpoint,
+    requested: str,
+    target: Target,
+    claims: TokenClaims | None,
+) -> tuple[Fallback, ...]:
+    """The providers FALLBACK_PROVIDERS names after ``provider`` that this session may use: each with
+    the operator's key for it (a client's own key is never sent to another provider), and one a
+    gateway token allows; the model as that provider names it."""
+    found = []
+    for name in settings.fallback_providers[provider]:
+        spec = settings.registry[name]
+        if spec.kind == "simulator" or spec.key is None or name == provider:
+            continue
+        if spec.kind == "azure" and spec.builtin and not settings.azure_openai_endpoint:
+            continue
+        model = settings.model_aliases.get(requested, requested) if spec.kind != "azure" else requested
+        model = spec.aliases.get(model, model)
+        if claims is not None:
+            try:
+                check_scope(claims, name, (requested, model))
+            except TokenError:
+                continue
+        build = endpoint.providers.get(name) if spec.builtin else None
+        if spec.reached_by_url:
+            build = _registry_builder(spec)
+        if build is None:
+            continue
+        fallback_target = replace(target, model=model)
+        upstream = build(settings, fallback_target, Credential(spec.key, bearer=False), spec.protocol)
+        if not isinstance(upstream, GatewayError):
+            found.append(Fallback(name, model, spec.protocol, upstream))
+    return tuple(found)
 
 
 def _registry_builder(spec: ProviderSpec) -> UpstreamBuilder:

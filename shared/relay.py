@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
 from .actions import Action, CloseClient, CloseUpstream, ReconnectUpstream, SendToClient, SendToUpstream
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
-from .handshake import SessionPlan
+from .handshake import Fallback, SessionPlan
 from .inbound import Parser, RejectedFrame, oversize
 from .limits import LIMIT_COUNTERS, LimitCounters
 from .providers import UpstreamRequest
@@ -138,7 +139,30 @@ class Relay:
         # own (the setup, tool responses) and may move the session to a new connection.
         self._gemini: GeminiSession | None = None
         self._reconnecting = False  # a ReconnectUpstream told, the new connection not open yet
-        if plan.error is None and spec is not None and spec.kind == "gemini":
+        if plan.error is None:
+            self._choose_translation()
+        # FALLBACK_PROVIDERS: until the provider's first event, the client's events (raw, parsed) are
+        # kept, so the next provider gets each exactly once if this one fails; the attempts share
+        # UPSTREAM_CONNECT_TIMEOUT_SECONDS.
+        self._fallbacks: list[Fallback] = list(plan.fallbacks)
+        self._early: list[tuple[str, dict[str, Any]]] = []
+        self._early_bytes = 0
+        self._heard_provider = False
+        self._connect_ends = now + settings.upstream_connect_timeout_seconds
+        self._attempt_seconds = settings.upstream_connect_timeout_seconds / (1 + len(self._fallbacks))
+        if plan.error is None:
+            if simulated:
+                assert callable(endpoint.simulator)  # the handshake refused the endpoints without one
+                self._simulator = endpoint.simulator(plan.target, settings.simulator_pace, now)
+            else:
+                self._connect_deadline = now + self._attempt_seconds
+
+    def _choose_translation(self) -> None:
+        plan, settings = self.plan, self.settings
+        spec = settings.registry.get(plan.provider)
+        self._name = spec.title if spec is not None else plan.provider
+        self._translator, self._gemini = None, None
+        if spec is not None and spec.kind == "gemini":
             self._gemini = gemini_session(
                 plan.client_protocol,
                 plan.model,
@@ -146,16 +170,10 @@ class Relay:
                 settings.gemini_input_rate,
                 (settings.max_pending_client_messages, settings.max_pending_client_bytes),
             )
-        elif plan.error is None:
+        else:
             self._translator = session_translation(
                 plan.client_protocol, plan.upstream_protocol, spec, plan.model
             )
-        if plan.error is None:
-            if simulated:
-                assert callable(endpoint.simulator)  # the handshake refused the endpoints without one
-                self._simulator = endpoint.simulator(plan.target, settings.simulator_pace, now)
-            else:
-                self._connect_deadline = now + settings.upstream_connect_timeout_seconds
 
     # -- what the adapter needs to know ----------------------------------------------------------
 
@@ -229,6 +247,11 @@ class Relay:
             return self._connection_lost()
         if self.state is not State.CONNECTING:
             return []
+        if failure is not UpstreamFailure.REJECTED or status is None or status == 429 or status >= 500:
+            reason = f"HTTP {status}" if status is not None else failure.value
+            fallback = self._fall_back(f"{reason}{f' ({detail})' if detail else ''}")
+            if fallback is not None:
+                return fallback
         name = self._name
         suffix = f" ({detail})" if detail else ""
         if failure is UpstreamFailure.REJECTED and status is not None:
@@ -257,6 +280,11 @@ class Relay:
             event = self._parse(data)
         except RejectedFrame as rejected:
             return self._to_client(self._error_event(rejected.error))
+        if self._fallbacks and not self._heard_provider:
+            self._keep_early(data, event)
+        return self._client_event(data, event, now)
+
+    def _client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
         if self._gemini is not None and self.state is State.OPEN:
             return self._from_gemini(self._gemini.to_provider(event, data))
         if self._translator is not None:
@@ -279,6 +307,10 @@ class Relay:
         if self.state is not State.OPEN:
             return []
         self._connect_deadline = None
+        if not self._heard_provider:
+            self._heard_provider = True
+            self._fallbacks.clear()
+            self._early.clear()
         if self._gemini is not None:
             return self._from_gemini(self._gemini.to_client(data))
         if self._translator is not None and isinstance(data, str):
@@ -316,6 +348,10 @@ class Relay:
             return self.upstream_failed(
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
             )
+        if not self._heard_provider and self.plan.endpoint.greets:
+            fallback = self._fall_back(f"closed {code} before its first event")
+            if fallback is not None:
+                return fallback
         if self._gemini is not None:  # Gemini's session may go on, resumed on a new connection
             resumed = self._gemini.resume()
             if resumed.reconnect is not None:
@@ -411,6 +447,9 @@ class Relay:
                 return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
             self._idle_check_at = idle_until
         if self._connect_deadline is not None and now >= self._connect_deadline:
+            fallback = self._fall_back("timed out", now)
+            if fallback is not None:
+                return fallback
             seconds = self.settings.upstream_connect_timeout_seconds
             name = self._name
             if self.state is State.CONNECTING:
@@ -426,6 +465,56 @@ class Relay:
         return []
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _keep_early(self, data: str, event: dict[str, Any]) -> None:
+        """Keep a client event for the next provider; past the held-event limits, the session gives
+        up its fallbacks rather than replay part of what the client said."""
+        size = len(data)
+        settings = self.settings
+        if (
+            len(self._early) >= settings.max_pending_client_messages
+            or self._early_bytes + size > settings.max_pending_client_bytes
+        ):
+            self._fallbacks.clear()
+            self._early.clear()
+            return
+        self._early.append((data, event))
+        self._early_bytes += size
+
+    def _fall_back(self, reason: str, now: float | None = None) -> list[Action] | None:
+        """The provider failed before its first event: the next of FALLBACK_PROVIDERS, if any is left;
+        the client's events so far go to it, translated for it."""
+        if not self._fallbacks or self._heard_provider or self.state is State.CLOSED:
+            return None
+        failed = self.plan.provider
+        fallback = self._fallbacks.pop(0)
+        logger.warning(
+            "upstream attempt failed provider=%s reason=%s; trying provider=%s",
+            failed,
+            reason,
+            fallback.provider,
+        )
+        self.plan = replace(
+            self.plan,
+            provider=fallback.provider,
+            model=fallback.model,
+            upstream_protocol=fallback.upstream_protocol,
+            upstream=fallback.upstream,
+            fallbacks=tuple(self._fallbacks),
+        )
+        self._choose_translation()
+        self.state = State.CONNECTING
+        self._reconnecting = False
+        self._held_for_upstream.clear()
+        self._held_bytes = 0
+        # Each attempt gets an equal share of the connect timeout, from when the last one gave up (a
+        # refusal before its deadline leaves its time to the next), never past the overall end.
+        since = now if now is not None else self._connect_deadline or self._connect_ends
+        self._connect_deadline = min(self._connect_ends, since + self._attempt_seconds)
+        actions: list[Action] = [ReconnectUpstream(fallback.upstream)]
+        for data, event in self._early:  # held for the new provider, as if they came now
+            actions += self._client_event(data, event, self._last_client_frame)
+        return actions
 
     def _connection_lost(self) -> list[Action]:
         error = GatewayError(

@@ -106,17 +106,17 @@ class StandaloneSession:
             ping_interval=settings.ping_interval_seconds,
             ping_timeout=settings.ping_timeout_seconds,
         )
-        self._connecting = asyncio.ensure_future(self._connect(self.upstream))
-        self._connecting.add_done_callback(self._connect_done)
+        upstream = self.upstream
+        self._connecting = asyncio.ensure_future(self._connect(upstream))
+        self._connecting.add_done_callback(lambda task: self._connect_done(task, upstream))
 
     def _reconnect(self, action: ReconnectUpstream) -> None:
         """Move to a new provider connection; the old one is closed and no longer heard."""
-        old = self.upstream
+        self._close_upstream(1000, "")  # or abandon its handshake
         self._open_upstream(action.request)
         assert self.upstream is not None
-        self.upstream.send(action.first_frame)
-        if old is not None:
-            old.close(1000, "")
+        if action.first_frame is not None:
+            self.upstream.send(action.first_frame)
 
     # -- asked by the server ------------------------------------------------------------------------------
 
@@ -187,14 +187,16 @@ class StandaloneSession:
             await connect(upstream)
         except (TimeoutError, OSError) as exc:
             upstream.lost = True
+            if upstream is not self.upstream:
+                return  # a connection the session has moved from
             self._execute(
                 self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=unreachable_detail(exc))
             )
 
-    def _connect_done(self, task: asyncio.Task[None]) -> None:
-        self._connecting = None  # a finished task (and its context) need not live as long as the session
-        upstream = self.upstream
-        if upstream is not None and upstream.transport is None:
+    def _connect_done(self, task: asyncio.Task[None], upstream: UpstreamSocket) -> None:
+        if self._connecting is task:  # a finished task (and its context) need not outlive its use
+            self._connecting = None
+        if upstream.transport is None:
             upstream.lost = True  # cancelled (or failed) before a connection was made
         self._finish_if_done()
 

@@ -117,16 +117,21 @@ class WorkerSession:
         request = request or self.relay.upstream_request
         assert request is not None
         headers = {**request.headers, "Upgrade": "websocket"}
-        self._handshake = AbortController.new()  # so a session that ends first can abandon it
-        options = to_js(
-            {"headers": headers, "signal": self._handshake.signal}, dict_converter=Object.fromEntries
-        )
+        handshake = self._handshake = AbortController.new()  # so a session that ends first can abandon it
+        options = to_js({"headers": headers, "signal": handshake.signal}, dict_converter=Object.fromEntries)
         try:
             response = await fetch(_http_url(request.url), options)
         except Exception:  # JsException or pyodide.http.AbortError: the text may hold the URL
+            if handshake is not self._handshake:
+                return  # abandoned for another connection (the next provider)
             self._execute(self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail="connection failed"))
             return
         upstream = response.webSocket
+        if handshake is not self._handshake:  # abandoned for another connection meanwhile
+            if upstream:
+                upstream.accept()
+                _close_quietly(upstream, 1000, "")
+            return
         if not upstream:  # JS null: the provider answered the upgrade with a plain HTTP response
             failure = UpstreamFailure.PROTOCOL if response.status == 101 else UpstreamFailure.REJECTED
             self._execute(self.relay.upstream_failed(failure, response.status))
@@ -157,7 +162,10 @@ class WorkerSession:
                 if self._upstream is not None:  # the session moves from it: it is no longer heard
                     _close_quietly(self._upstream, 1000, "")
                     self._upstream = None
-                self._queued = [action.first_frame]
+                elif self._handshake is not None:
+                    self._handshake.abort()  # still connecting: abandoned
+                    self._handshake = None
+                self._queued = [action.first_frame] if action.first_frame is not None else []
                 move = asyncio.ensure_future(self._open_upstream(action.request))
                 self._moves.add(move)
                 move.add_done_callback(self._moves.discard)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
+import websockets
 from clients.harness import speech_pcm16
 from openai import AsyncOpenAI
 from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
@@ -28,6 +29,7 @@ from pydantic import Field, TypeAdapter
 from support import fake_gemini
 from support.fake_gemini import FakeGemini
 from support.fake_xai import API_KEY, HEARD_TEXT, REPLY_TEXT, FakeXai
+from support.fault_upstream import FaultUpstream
 from support.ga_events import check_ga
 from support.gateway_process import GatewayProcess, start_gateway
 
@@ -292,3 +294,99 @@ async def test_a_gemini_go_away_moves_the_session_without_the_client_noticing(
     assert second.setup is not None
     assert second.setup["session_resumption"]["handle"] == handles[-1]["sessionResumptionUpdate"]["newHandle"]
     assert first.close_code == 1000
+
+
+# -- fallback at connect -----------------------------------------------------------------------------------
+
+CLIENT_KEY = "sk-client-key-for-openai-only"
+
+
+@pytest.fixture(scope="module")
+def fault_provider() -> Iterator[FaultUpstream]:
+    fault = FaultUpstream().start()
+    yield fault
+    fault.stop()
+
+
+@pytest.fixture(scope="module")
+def fallback_gateway(
+    runtime: str, fault_provider: FaultUpstream, fake_xai: FakeXai, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """OpenAI is the misbehaving provider (its fault chosen by the model); xAI, with the operator's
+    key, is next in line."""
+    env = {
+        "OPENAI_REALTIME_URL": fault_provider.url,
+        "XAI_REALTIME_URL": fake_xai.url,
+        "XAI_API_KEY": API_KEY,
+        "FALLBACK_PROVIDERS": "openai=xai",
+        "UPSTREAM_CONNECT_TIMEOUT_SECONDS": "4",
+    }
+    process = start_gateway(runtime, env, tmp_path_factory.mktemp(f"{runtime}-fallback") / "gateway.log")
+    yield process
+    process.stop()
+
+
+EARLY_EVENTS = [
+    {"type": "session.update", "session": {"type": "realtime", "instructions": "Be brief."}},
+    user_text("Hello"),
+    {"type": "response.create"},
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("status-503", "HTTP 503"),
+        ("status-500", "HTTP 500"),
+        ("status-429", "HTTP 429"),
+        ("hang", "timed out"),
+        ("silent", "timed out"),
+        ("reset-before-answer", "unreachable"),
+    ],
+)
+async def test_a_provider_failing_at_connect_is_replaced_by_the_next(
+    fallback_gateway: GatewayProcess,
+    fault_provider: FaultUpstream,
+    fake_xai: FakeXai,
+    runtime: str,
+    fault: str,
+    reason: str,
+) -> None:
+    before = len(fake_xai.connections)
+    url = fallback_gateway.url(model=fault)
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}"}
+    async with websockets.connect(url, additional_headers=headers) as client:
+        for event in EARLY_EVENTS:  # before the provider has said anything
+            await client.send(json.dumps(event))
+        received: list[Event] = []
+        async with asyncio.timeout(TURN_TIMEOUT_SECONDS):
+            while not received or received[-1]["type"] != "response.done":
+                received.append(check_ga(await client.recv()))
+    kinds = [event["type"] for event in received]
+    assert kinds[0] == "session.created"
+    assert kinds.count("session.created") == 1
+    assert "error" not in kinds
+    spoken = next(e for e in received if e["type"] == "response.output_audio_transcript.done")
+    assert spoken["transcript"] == REPLY_TEXT
+    assert len(fake_xai.connections) == before + 1
+    reached = fake_xai.connections[-1]
+    assert reached.headers["authorization"] == f"Bearer {API_KEY}"  # the operator's key, never the client's
+    assert [event["type"] for event in reached.received][:3] == [event["type"] for event in EARLY_EVENTS]
+    assert [event["type"] for event in reached.received].count("response.create") == 1
+    log = fallback_gateway.log()
+    assert f"upstream attempt failed provider=openai reason={reason}" in log
+    assert CLIENT_KEY not in log
+
+
+async def test_a_refusal_that_is_the_clients_problem_is_not_retried_elsewhere(
+    fallback_gateway: GatewayProcess, fake_xai: FakeXai
+) -> None:
+    before = len(fake_xai.connections)
+    url = fallback_gateway.url(model="status-401")
+    async with websockets.connect(
+        url, additional_headers={"Authorization": f"Bearer {CLIENT_KEY}"}
+    ) as client:
+        event = json.loads(await asyncio.wait_for(client.recv(), TURN_TIMEOUT_SECONDS))
+        assert event["type"] == "error"
+        assert event["error"]["code"] == "upstream_unauthorized"
+    assert len(fake_xai.connections) == before
