@@ -197,7 +197,7 @@ def plan_session(
     limit = claims.max_session_seconds if claims is not None else None
     scope = tuple(claims.models) if claims is not None and endpoint.model_in == "session" else ()
     extra = {name: query[name] for name in endpoint.forwarded_query if query.get(name)}
-    target = Target(model, target_id, extra, now or 0.0)
+    target = Target(model, target_id, extra, now or 0.0, requested)
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
         return SessionPlan(

@@ -165,7 +165,7 @@ class Relay:
         if spec is not None and spec.kind == "gemini":
             self._gemini = gemini_session(
                 plan.client_protocol,
-                plan.model,
+                plan.target.requested or plan.model,
                 plan.model,
                 settings.gemini_input_rate,
                 (settings.max_pending_client_messages, settings.max_pending_client_bytes),

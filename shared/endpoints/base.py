@@ -23,6 +23,7 @@ class Target:
     id: str | None = None  # the Live session (sideband, fork) or the call (``call_id``)
     query: dict[str, str] = field(default_factory=dict)
     opened_at: float = 0.0  # Unix time of the request (the simulator's expiry times)
+    requested: str = ""  # the model as the client named it, before aliases ("" where none is)
 
 
 # How the provider's socket is reached for one endpoint: the handshake to make, or why it cannot be.
