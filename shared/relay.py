@@ -15,6 +15,11 @@ reports :meth:`Relay.shutting_down`.
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
 
+Providers: the session's translation is chosen from the registry once (none, beta <-> GA, xAI's
+normaliser, or Gemini Live's translator, which may move the session to a new connection:
+:class:`~shared.actions.ReconnectUpstream`). With FALLBACK_PROVIDERS, a provider that fails before
+its first event is replaced by the next (the same action), and the client's events so far go to it.
+
 What differs between endpoints (:mod:`shared.endpoints`) is read from the plan once, when the
 session starts: how client frames are checked and how errors look (its vocabulary), whether the
 provider speaks first, and which simulator serves ``provider=simulator``; no frame pays for it.
@@ -469,7 +474,7 @@ class Relay:
     def _keep_early(self, data: str, event: dict[str, Any]) -> None:
         """Keep a client event for the next provider; past the held-event limits, the session gives
         up its fallbacks rather than replay part of what the client said."""
-        size = len(data)
+        size = len(data.encode())  # exact here: only until the provider's first event
         settings = self.settings
         if (
             len(self._early) >= settings.max_pending_client_messages
