@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .providers import UpstreamRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,4 +33,15 @@ class CloseUpstream:
     reason: str
 
 
-Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream
+@dataclass(frozen=True, slots=True)
+class ReconnectUpstream:
+    """Move to a new provider connection (Gemini's session resumption, or the next provider after a
+    failure at connect): open ``request``, send ``first_frame`` (if any) first on it, then every
+    ``SendToUpstream`` that follows (held until it opens); close or abandon the old connection
+    (1000) and report nothing more from it. Its opening or failure is reported as the first's."""
+
+    request: UpstreamRequest
+    first_frame: str | None = None
+
+
+Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream | ReconnectUpstream

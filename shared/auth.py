@@ -14,13 +14,15 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .answers import HttpAnswer, error_body
-from .config import ProviderName, Settings
+from .config import Settings
 from .ephemeral import is_ephemeral_key, simulator_token
 from .providers import Credential
+from .registry import NAME_PATTERN
 from .tokens import (
     MAX_SCOPE_ENTRIES,
     MAX_SCOPE_ENTRY_CHARS,
@@ -177,7 +179,9 @@ class TokenRequest(BaseModel):
 
     subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS)
     ttl_seconds: int | None = Field(None, gt=0)
-    providers: list[ProviderName] = Field(default_factory=list, max_length=MAX_SCOPE_ENTRIES)
+    providers: list[Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")]] = Field(
+        default_factory=list, max_length=MAX_SCOPE_ENTRIES
+    )
     models: list[str] = Field(default_factory=list, max_length=MAX_SCOPE_ENTRIES)
     max_session_seconds: int | None = Field(None, gt=0, le=MAX_SESSION_SECONDS_LIMIT)
 
@@ -237,6 +241,15 @@ def token_answer(
             error_body(
                 "invalid_value",
                 f"ttl_seconds may be at most {settings.token_max_ttl_seconds} (TOKEN_MAX_TTL_SECONDS).",
+            ),
+        )
+    unknown = [name for name in request.providers if name not in settings.registry]
+    if unknown:
+        return HttpAnswer(
+            400,
+            error_body(
+                "invalid_value",
+                f"providers must be some of: {', '.join(settings.registry)} (unknown: {', '.join(unknown)}).",
             ),
         )
     if any(len(model) > MAX_SCOPE_ENTRY_CHARS or not model for model in request.models):

@@ -9,13 +9,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-ProviderName = Literal["openai", "azure", "simulator"]
+from .registry import (
+    BUILTIN_NAMES,
+    NAME_PATTERN,
+    ProviderSpec,
+    RegistryError,
+    builtin_providers,
+    key_names,
+    parse_providers,
+)
+
 ProtocolName = Literal["ga", "beta"]
 AuthMode = Literal["passthrough", "token", "both"]
 FailureMode = Literal["open", "closed"]
-PROVIDER_NAMES: tuple[str, ...] = ("openai", "azure", "simulator")
+# The built-in providers; PROVIDERS_FILE adds more (``Settings.registry`` has them all).
+PROVIDER_NAMES: tuple[str, ...] = BUILTIN_NAMES
+GEMINI_LIVE_URL = (
+    "wss://generativelanguage.googleapis.com/ws/"
+    "google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+)
 
 MiB = 1024 * 1024
 # HMAC-SHA256 keys shorter than this are guessable; ``openssl rand -hex 32`` gives 64 characters.
@@ -42,8 +65,11 @@ class Settings(BaseModel):
     # protected_namespaces: pydantic before 2.10 reserves every ``model_`` name (``model_aliases``).
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", protected_namespaces=())
 
-    default_provider: ProviderName = Field(
-        "openai", alias="DEFAULT_PROVIDER", description="Provider used when the client names none."
+    default_provider: str = Field(
+        "openai",
+        alias="DEFAULT_PROVIDER",
+        pattern=f"^{NAME_PATTERN}$",
+        description="Provider used when the client names none (a built-in one or one of PROVIDERS_FILE).",
     )
     default_model: str = Field(
         "gpt-4o-realtime-preview",
@@ -100,6 +126,52 @@ class Settings(BaseModel):
         alias="AZURE_OPENAI_PROTOCOL",
         description="The interface the Azure deployment speaks; default: beta on the preview path "
         "(AZURE_OPENAI_API_VERSION set), else ga.",
+    )
+
+    xai_api_key: SecretStr | None = Field(
+        None, alias="XAI_API_KEY", description="xAI's key, used when a client sends no key of its own."
+    )
+    xai_realtime_url: str = Field(
+        "wss://api.x.ai/v1/realtime",
+        alias="XAI_REALTIME_URL",
+        description="xAI's Grok Voice Agent WebSocket endpoint (provider=xai); ws:// is allowed for "
+        "local use.",
+    )
+    gemini_api_key: SecretStr | None = Field(
+        None,
+        alias="GEMINI_API_KEY",
+        description="Google's Gemini API key (provider=gemini), used when a client sends no key of its own.",
+    )
+    gemini_live_url: str = Field(
+        GEMINI_LIVE_URL,
+        alias="GEMINI_LIVE_URL",
+        description="Gemini Live's BidiGenerateContent WebSocket endpoint (provider=gemini).",
+    )
+    gemini_input_rate: int = Field(
+        16000,
+        alias="GEMINI_INPUT_RATE",
+        description="The rate client audio (24 kHz PCM16) reaches Gemini at: 16000 (resampled, Gemini's "
+        "native input rate) or 24000 (sent as it came, declared in its MIME type).",
+    )
+    providers_file: str | None = Field(
+        None,
+        alias="PROVIDERS_FILE",
+        description="A TOML file of more providers ([providers.<name>]: kind, url, auth, key_env, protocol, "
+        "aliases; see docs/providers.md). Read once at start.",
+    )
+    providers_toml: str | None = Field(
+        None,
+        alias="PROVIDERS_TOML",
+        description="The same TOML as PROVIDERS_FILE's, as the value itself (the Worker has no files).",
+    )
+
+    fallback_providers: dict[str, tuple[str, ...]] = Field(
+        {},
+        alias="FALLBACK_PROVIDERS",
+        description="provider=next|next pairs, comma-separated (openai=azure|xai,azure=openai): when a "
+        "provider fails before its first event (unreachable, 5xx, 429, timeout; not 401/403/404), the "
+        "next is tried with the operator's key for it, within UPSTREAM_CONNECT_TIMEOUT_SECONDS overall "
+        "(/v1/realtime only).",
     )
 
     max_client_message_bytes: int = Field(
@@ -326,6 +398,27 @@ class Settings(BaseModel):
             aliases[name.strip()] = target.strip()
         return aliases
 
+    @field_validator("gemini_input_rate")
+    @classmethod
+    def _gemini_rate(cls, value: int) -> int:
+        if value not in (16000, 24000):
+            raise ValueError("GEMINI_INPUT_RATE must be 16000 or 24000")
+        return value
+
+    @field_validator("fallback_providers", mode="before")
+    @classmethod
+    def _parse_fallbacks(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        chains: dict[str, tuple[str, ...]] = {}
+        for pair in filter(None, (item.strip() for item in value.split(","))):
+            name, equals, chain = pair.partition("=")
+            targets = tuple(filter(None, (target.strip() for target in chain.split("|"))))
+            if not equals or not name.strip() or not targets:
+                raise ValueError(f"expected provider=next|next, got {pair!r}")
+            chains[name.strip()] = targets
+        return chains
+
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: Any) -> Any:
@@ -351,6 +444,45 @@ class Settings(BaseModel):
             raise ValueError("FLEET_SLOT_TTL_SECONDS must be at least 3 x REVOCATION_POLL_SECONDS")
         return self
 
+    _registry: dict[str, ProviderSpec] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _build_registry(self, info: ValidationInfo) -> Settings:
+        environ = (info.context or {}).get("environ", {})
+        registry = builtin_providers(self)
+        for text in self._provider_documents():
+            try:
+                registry.update(parse_providers(text, environ))
+            except RegistryError as error:
+                raise ValueError(str(error)) from None
+        if self.default_provider not in registry:
+            raise ValueError(
+                f"DEFAULT_PROVIDER={self.default_provider!r} is no provider: use one of {', '.join(registry)}"
+            )
+        named = {name for chain in self.fallback_providers.items() for name in (chain[0], *chain[1])}
+        unknown = sorted(named - set(registry))
+        if unknown:
+            raise ValueError(f"FALLBACK_PROVIDERS names no such provider: {', '.join(unknown)}")
+        self._registry = registry
+        return self
+
+    def _provider_documents(self) -> list[str]:
+        documents = []
+        if self.providers_file is not None:
+            try:
+                with open(self.providers_file, encoding="utf-8") as file:
+                    documents.append(file.read())
+            except OSError as error:
+                raise ValueError(f"PROVIDERS_FILE: {error.strerror}") from None
+        if self.providers_toml is not None:
+            documents.append(self.providers_toml)
+        return documents
+
+    @property
+    def registry(self) -> dict[str, ProviderSpec]:
+        """Every provider a client may name: the built-in ones, then PROVIDERS_FILE's."""
+        return self._registry
+
     @property
     def effective_auth_mode(self) -> AuthMode:
         """AUTH_MODE, or its default: ``token`` with a GATEWAY_SECRET, else ``passthrough``."""
@@ -364,6 +496,10 @@ class Settings(BaseModel):
         "azure_openai_api_key",
         "azure_openai_endpoint",
         "azure_openai_protocol",
+        "xai_api_key",
+        "gemini_api_key",
+        "providers_file",
+        "providers_toml",
         "gateway_secret",
         "gateway_admin_key",
         "auth_mode",
@@ -381,9 +517,18 @@ class Settings(BaseModel):
         return [field.alias for field in cls.model_fields.values() if field.alias]
 
     @classmethod
+    def provider_key_names(cls, values: Mapping[str, Any]) -> list[str]:
+        """The names PROVIDERS_TOML's providers read their keys from (``key_env``), for a runtime that
+        reads only the names it is told (the Worker's ``env``)."""
+        text = values.get("PROVIDERS_TOML")
+        return key_names(text) if isinstance(text, str) else []
+
+    @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
         """Settings from ``os.environ``, a Worker ``env`` copied into a dict, or a test dict."""
-        return cls.model_validate({name: values[name] for name in cls.names() if name in values})
+        known = {name: values[name] for name in cls.names() if name in values}
+        # The environment goes along for the operator keys PROVIDERS_FILE names (``key_env``).
+        return cls.model_validate(known, context={"environ": values})
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

@@ -9,22 +9,24 @@ upgrade (origin, gateway token).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
 from .answers import HttpAnswer, error_body
 from .auth import authorize, origin_refusal, refusal
-from .config import PROVIDER_NAMES, RETIRED_MODEL_SUCCESSORS, Settings
-from .endpoints import EXACT_ROUTES, REALTIME, Endpoint, Target, match_route, valid_id
+from .config import RETIRED_MODEL_SUCCESSORS, Settings
+from .endpoints import EXACT_ROUTES, REALTIME, Endpoint, Target, UpstreamBuilder, match_route, valid_id
 from .errors import CloseCode, GatewayError
 from .providers import (
-    DISPLAY_NAMES,
     Credential,
     Protocol,
     UpstreamRequest,
     configured_key,
+    display_name,
+    registry_request,
     upstream_protocol,
 )
+from .registry import ProviderSpec
 from .tokens import TokenClaims, TokenError, check_scope
 
 # The paths of ``/v1/realtime`` (the endpoint table's, :mod:`shared.endpoints`): Azure's make Azure
@@ -47,6 +49,16 @@ SUBPROTOCOL_BETA = "openai-beta.realtime-v1"
 
 
 @dataclass(frozen=True, slots=True)
+class Fallback:
+    """A provider to try when the one before it fails at connect (FALLBACK_PROVIDERS)."""
+
+    provider: str
+    model: str
+    upstream_protocol: Protocol
+    upstream: UpstreamRequest
+
+
+@dataclass(frozen=True, slots=True)
 class SessionPlan:
     """What a client's upgrade request asks for, decided before the upgrade is answered."""
 
@@ -66,6 +78,8 @@ class SessionPlan:
     # ``session.start``); empty: no limit, or checked already.
     model_scope: tuple[str, ...] = ()
     token_id: str | None = None  # the gateway token's nonce (``nce``), by which it is revoked
+    # Where to go, in order, if the provider fails before its first event (FALLBACK_PROVIDERS).
+    fallbacks: tuple[Fallback, ...] = ()
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -164,20 +178,24 @@ def plan_session(
     claims = access.claims
     answer = SUBPROTOCOL_REALTIME if SUBPROTOCOL_REALTIME in subprotocols else None
     provider = query.get("provider") or route.default_provider or settings.default_provider
+    spec = settings.registry.get(provider)
+    kind = spec.kind if spec is not None else None
     requested = model = ""
     if endpoint.model_in == "query":
         requested = model = query.get("model") or query.get("deployment") or ""
         if not model and endpoint.model_default:
             requested = model = settings.default_model
-        if provider != "azure":  # Azure deployments carry the operator's own names
+        if kind != "azure":  # Azure deployments carry the operator's own names
             model = settings.model_aliases.get(model, model)
+        if spec is not None:  # then the provider's own names for OpenAI's models
+            model = spec.aliases.get(model, model)
     if claims is not None:
         try:
             _check_token_scope(claims, provider, endpoint, (requested, model))
         except TokenError as error:
             return refusal(error)
     if endpoint.realtime_interface:
-        guess_from = requested if provider != "azure" else ""
+        guess_from = requested if kind != "azure" else ""
         protocol, speaks = (
             client_protocol(query, headers, subprotocols, guess_from),
             upstream_protocol(settings, provider),
@@ -188,7 +206,7 @@ def plan_session(
     limit = claims.max_session_seconds if claims is not None else None
     scope = tuple(claims.models) if claims is not None and endpoint.model_in == "session" else ()
     extra = {name: query[name] for name in endpoint.forwarded_query if query.get(name)}
-    target = Target(model, target_id, extra, now or 0.0)
+    target = Target(model, target_id, extra, now or 0.0, requested)
     token_id = claims.nonce if claims is not None else None
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
@@ -223,29 +241,31 @@ def plan_session(
         return failed(
             GatewayError("missing_required_parameter", "Missing required parameter: 'model'.", param="model")
         )
-    if provider not in PROVIDER_NAMES:
+    if spec is None:
         return failed(
             GatewayError(
                 "unknown_provider",
-                f"Unknown provider {provider!r}: use one of {', '.join(PROVIDER_NAMES)}.",
+                f"Unknown provider {provider!r}: use one of {', '.join(settings.registry)}.",
                 param="provider",
             )
         )
-    if provider == "simulator":
+    if spec.kind == "simulator":
         if claims is None and settings.effective_auth_mode == "token":
             return refusal(SIMULATOR_NEEDS_TOKEN)  # an ek_ key was let through: it is OpenAI's
         return failed(endpoint.simulator) if isinstance(endpoint.simulator, GatewayError) else planned(None)
-    build = endpoint.providers.get(provider)
+    build = endpoint.providers.get(provider) if spec.builtin else None
+    if spec.reached_by_url and endpoint.registry_providers:
+        build = _registry_builder(spec)
     if build is None:
         supported = ", ".join(f"provider={name}" for name in endpoint.providers)
         return failed(
             GatewayError(
                 "endpoint_not_supported",
-                f"{DISPLAY_NAMES[provider]} does not document {endpoint.title}; use {supported}.",
+                f"{spec.title} does not document {endpoint.title}; use {supported}.",
                 param="provider",
             )
         )
-    if provider == "azure" and not settings.azure_openai_endpoint:
+    if spec.kind == "azure" and spec.builtin and not settings.azure_openai_endpoint:
         return failed(
             GatewayError(
                 "provider_not_configured",
@@ -261,7 +281,7 @@ def plan_session(
             return failed(
                 GatewayError(
                     "provider_not_configured",
-                    f"This gateway has no key of its own for {DISPLAY_NAMES[provider]} to use with "
+                    f"This gateway has no key of its own for {display_name(settings, provider)} to use with "
                     "gateway tokens.",
                     type="server_error",
                     param="provider",
@@ -271,7 +291,7 @@ def plan_session(
             return failed(
                 GatewayError(
                     "missing_api_key",
-                    f"No API key for {DISPLAY_NAMES[provider]}: send one (Authorization: Bearer, "
+                    f"No API key for {display_name(settings, provider)}: send one (Authorization: Bearer, "
                     "api-key header, the openai-insecure-api-key subprotocol or ?api_key=), or ask "
                     "the operator to configure one. provider=simulator needs none.",
                 )
@@ -280,7 +300,59 @@ def plan_session(
     upstream = build(settings, target, credential, speaks)
     if isinstance(upstream, GatewayError):
         return failed(upstream)
-    return planned(upstream)
+    primary = planned(upstream)
+    if not endpoint.registry_providers or provider not in settings.fallback_providers:
+        return primary
+    fallbacks = _fallbacks(settings, provider, endpoint, requested, target, claims)
+    return replace(primary, fallbacks=fallbacks) if fallbacks else primary
+
+
+def _fallbacks(
+    settings: Settings,
+    provider: str,
+    endpoint: Endpoint,
+    requested: str,
+    target: Target,
+    claims: TokenClaims | None,
+) -> tuple[Fallback, ...]:
+    """The providers FALLBACK_PROVIDERS names after ``provider`` that this session may use: each with
+    the operator's key for it (a client's own key is never sent to another provider), and one a
+    gateway token allows; the model as that provider names it."""
+    found = []
+    for name in settings.fallback_providers[provider]:
+        spec = settings.registry[name]
+        if spec.kind == "simulator" or spec.key is None or name == provider:
+            continue
+        if spec.kind == "azure" and spec.builtin and not settings.azure_openai_endpoint:
+            continue
+        model = settings.model_aliases.get(requested, requested) if spec.kind != "azure" else requested
+        model = spec.aliases.get(model, model)
+        if claims is not None:
+            try:
+                check_scope(claims, name, (requested, model))
+            except TokenError:
+                continue
+        build = endpoint.providers.get(name) if spec.builtin else None
+        if spec.reached_by_url:
+            build = _registry_builder(spec)
+        if build is None:
+            continue
+        fallback_target = replace(target, model=model)
+        upstream = build(settings, fallback_target, Credential(spec.key, bearer=False), spec.protocol)
+        if not isinstance(upstream, GatewayError):
+            found.append(Fallback(name, model, spec.protocol, upstream))
+    return tuple(found)
+
+
+def _registry_builder(spec: ProviderSpec) -> UpstreamBuilder:
+    """How a provider of the registry is reached (at its URL, its key sent as it asks)."""
+
+    def build(
+        settings: Settings, target: Target, credential: Credential, protocol: Protocol
+    ) -> UpstreamRequest:
+        return registry_request(spec, target.model, credential, protocol, target.query)
+
+    return build
 
 
 def _check_token_scope(

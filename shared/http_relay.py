@@ -29,12 +29,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from .admission import Admission
 from .answers import HttpAnswer, RawAnswer, error_body
 from .auth import authorize, origin_allowed, origin_refusal, refusal
-from .config import PROVIDER_NAMES, Settings
+from .config import Settings
 from .endpoints import websocket_endpoint_for
 from .handshake import SIMULATOR_NEEDS_TOKEN, client_credential, parse_query
 from .http_bodies import SECRET_MAX_SECONDS, SECRET_MIN_SECONDS, BodyError, ReadBody
 from .http_routes import AZURE_PREFIX, OPENAI_PREFIX, HttpEndpoint, HttpRoute, ModelField, match_http_endpoint
-from .providers import DISPLAY_NAMES, Credential, configured_key, openai_url
+from .providers import Credential, configured_key, display_name, openai_url
 from .simulator.client_secrets import simulated_client_secret
 from .simulator.config import SessionUpdateError
 from .tokens import TokenClaims, TokenError, check_scope
@@ -106,6 +106,7 @@ class HttpExchange:
     request: UpstreamHttpRequest
     endpoint: HttpEndpoint
     provider: str
+    provider_title: str  # what messages call it ("Azure OpenAI")
     subject: str | None  # the gateway token's subject, for the log
     operator_key: bool  # the operator's key went upstream (a token holder's or a keyless request)
     cors: dict[str, str]
@@ -126,7 +127,7 @@ class HttpExchange:
         if 200 <= status < 300:
             self._log(status)
             return RawAnswer(status, {**self._relayed_headers(headers), **self.cors}, body)
-        provider = DISPLAY_NAMES[self.provider]
+        provider = self.provider_title
         if status < 400:
             return self._gateway_error(
                 502, "upstream_error", f"{provider} answered {status}, which the gateway does not follow."
@@ -151,7 +152,7 @@ class HttpExchange:
 
     def failed(self, failure: UpstreamHttpFailure) -> RawAnswer:
         """The client's answer when the provider could not be reached or did not answer in time."""
-        provider, host = DISPLAY_NAMES[self.provider], self.request.host
+        provider, host = self.provider_title, self.request.host
         if failure is UpstreamHttpFailure.TIMEOUT:
             return self._gateway_error(
                 504,
@@ -388,6 +389,7 @@ class _Planner:
             request=request,
             endpoint=endpoint,
             provider=provider,
+            provider_title=display_name(settings, provider),
             subject=subject,
             operator_key=access.credential is None,
             cors=self.cors,
@@ -417,16 +419,17 @@ class _Planner:
 
     def _check_provider(self, provider: str) -> None:
         endpoint, settings = self.endpoint, self.settings
-        if provider not in PROVIDER_NAMES:
-            message = f"Unknown provider {provider!r}: use one of {', '.join(PROVIDER_NAMES)}."
+        if provider not in settings.registry:
+            names = ", ".join(settings.registry)
+            message = f"Unknown provider {provider!r}: use one of {names}."
             raise _Refused(HttpAnswer(400, error_body("unknown_provider", message, param="provider")))
-        supported = {"openai": True, "azure": endpoint.azure, "simulator": endpoint.simulator}[provider]
+        supported = {"openai": True, "azure": endpoint.azure, "simulator": endpoint.simulator}.get(provider)
         if not supported:
             why = {
                 "azure": "Azure OpenAI does not document this endpoint",
                 "simulator": "the simulator has no WebRTC, SIP, Live or translation sessions; "
                 "use provider=openai",
-            }[provider]
+            }.get(provider, "this gateway relays OpenAI's HTTP endpoints to OpenAI and Azure OpenAI only")
             message = f"{endpoint.sdk_call} is not available with provider={provider}: {why}."
             answer = HttpAnswer(
                 501, error_body("provider_unsupported", message, type="server_error", param="provider")
@@ -513,7 +516,7 @@ class _Planner:
         key = configured_key(self.settings, provider)
         if key is not None:
             return Credential(key, bearer=False)
-        name = DISPLAY_NAMES[provider]
+        name = display_name(self.settings, provider)
         if claims is not None:
             message = f"This gateway has no key of its own for {name} to use with gateway tokens."
             raise _Refused(

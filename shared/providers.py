@@ -10,6 +10,7 @@ from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .config import Settings
+from .registry import ProviderSpec
 
 Protocol = Literal["ga", "beta"]
 
@@ -33,7 +34,7 @@ class Credential:
 class UpstreamRequest:
     """The WebSocket handshake the adapter makes to the provider."""
 
-    url: str
+    url: str = field(repr=False)  # may carry the key (``auth = "query:..."``)
     headers: dict[str, str] = field(repr=False)  # carries the key
 
     @property
@@ -131,21 +132,42 @@ def _azure_headers(credential: Credential) -> dict[str, str]:
     return {"api-key": credential.secret}
 
 
+def registry_request(
+    spec: ProviderSpec, model: str, credential: Credential, protocol: Protocol, extra: dict[str, str]
+) -> UpstreamRequest:
+    """A provider reached at its registry URL (xAI, Gemini, PROVIDERS_FILE's), its key sent as it asks."""
+    assert spec.url is not None
+    query = dict(extra)
+    if spec.kind != "gemini":  # Gemini names its model in the setup message, not the URL
+        query = {"model": model, **query}
+    headers: dict[str, str] = {}
+    form, _, name = spec.auth.partition(":")
+    if form == "bearer":
+        headers["Authorization"] = f"Bearer {credential.secret}"
+    elif form == "api-key":
+        headers["api-key"] = credential.secret
+    elif form == "header":
+        headers[name] = credential.secret
+    else:  # query:<parameter>
+        query[name] = credential.secret
+    if protocol == "beta" and spec.kind in ("openai", "azure"):
+        headers[BETA_HEADER[0]] = BETA_HEADER[1]
+    return UpstreamRequest(url=_websocket_url(spec.url, None, query), headers=headers)
+
+
 def upstream_protocol(settings: Settings, provider: str) -> Protocol:
     """The interface ``provider`` speaks: what the gateway sends it, and what it must translate."""
-    if provider == "openai":
-        return settings.openai_protocol
-    if provider == "azure":
-        if settings.azure_openai_protocol is not None:
-            return settings.azure_openai_protocol
-        return "beta" if settings.azure_openai_api_version else "ga"
-    return "ga"  # the simulator
+    spec = settings.registry.get(provider)
+    return spec.protocol if spec is not None else "ga"
 
 
 def configured_key(settings: Settings, provider: str) -> str | None:
     """The operator's key for ``provider``, if one is configured."""
-    secret = {"openai": settings.openai_api_key, "azure": settings.azure_openai_api_key}.get(provider)
-    return secret.get_secret_value() if secret is not None else None
+    spec = settings.registry.get(provider)
+    return spec.key if spec is not None else None
 
 
-DISPLAY_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI", "simulator": "the simulator"}
+def display_name(settings: Settings, provider: str) -> str:
+    """What messages call ``provider`` ("Azure OpenAI")."""
+    spec = settings.registry.get(provider)
+    return spec.title if spec is not None else provider

@@ -15,6 +15,11 @@ reports :meth:`Relay.shutting_down`, and a revoked gateway token :meth:`Relay.to
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
 
+Providers: the session's translation is chosen from the registry once (none, beta <-> GA, xAI's
+normaliser, or Gemini Live's translator, which may move the session to a new connection:
+:class:`~shared.actions.ReconnectUpstream`). With FALLBACK_PROVIDERS, a provider that fails before
+its first event is replaced by the next (the same action), and the client's events so far go to it.
+
 What differs between endpoints (:mod:`shared.endpoints`) is read from the plan once, when the
 session starts: how client frames are checked and how errors look (its vocabulary), whether the
 provider speaks first, and which simulator serves ``provider=simulator``; no frame pays for it.
@@ -25,19 +30,21 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
-from .actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from .actions import Action, CloseClient, CloseUpstream, ReconnectUpstream, SendToClient, SendToUpstream
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
-from .handshake import SessionPlan
+from .handshake import Fallback, SessionPlan
 from .inbound import Parser, RejectedFrame, oversize
 from .limits import LIMIT_COUNTERS, LimitCounters
-from .providers import DISPLAY_NAMES, UpstreamRequest
+from .providers import UpstreamRequest
 from .simulator import SimulatedSession
 from .tokens import model_allowed
-from .translation import Translator
+from .translation.gemini import Frames
+from .translation.session import GeminiSession, SessionTranslation, gemini_session, session_translation
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -94,6 +101,9 @@ class Relay:
             self._parse = _model_scoped(self._parse, plan.model_scope)
         self.state = State.CONNECTING
         self.client_ready = False
+        spec = settings.registry.get(plan.provider)
+        self._name = spec.title if spec is not None else plan.provider  # what messages call the provider
+        simulated = spec is not None and spec.kind == "simulator"
         # Client events held until the provider connection opens, and their size in bytes.
         self._held_for_upstream: deque[str] = deque()
         self._held_bytes = 0
@@ -103,9 +113,7 @@ class Relay:
         self._close_held_for_client: CloseClient | None = None
         # Whether the gateway's own events wait for the provider's first event: until it arrives,
         # at most MAX_HELD_GATEWAY_EVENTS of them.
-        self._hold_gateway_events = (
-            endpoint.greets and plan.provider != "simulator" and plan.upstream is not None
-        )
+        self._hold_gateway_events = endpoint.greets and not simulated and plan.upstream is not None
         self._connect_deadline: float | None = None
         # MAX_SESSION_SECONDS or the gateway token's own limit, the shorter: the session ends then,
         # whatever it is doing. ``_session_limit`` is that length and what set it, for the message.
@@ -129,16 +137,48 @@ class Relay:
                 self._idle_timeout = settings.idle_timeout_seconds
                 self._idle_check_at = now + self._idle_timeout
         self._simulator: SimulatedSession | None = None
-        # Only sessions whose client and provider speak different interfaces pay for translation.
-        self._translator: Translator | None = None
-        if plan.error is None and plan.client_protocol != plan.upstream_protocol:
-            self._translator = Translator(plan.client_protocol, plan.upstream_protocol)
+        # Only sessions whose client and provider speak different interfaces, or whose provider
+        # deviates from the one it claims to speak, pay for translation.
+        self._translator: SessionTranslation | None = None
+        # Gemini Live speaks neither OpenAI protocol: its translation also talks to the provider on its
+        # own (the setup, tool responses) and may move the session to a new connection.
+        self._gemini: GeminiSession | None = None
+        self._reconnecting = False  # a ReconnectUpstream told, the new connection not open yet
         if plan.error is None:
-            if plan.provider == "simulator":
+            self._choose_translation()
+        # FALLBACK_PROVIDERS: until the provider's first event, the client's events (raw, parsed) are
+        # kept, so the next provider gets each exactly once if this one fails; the attempts share
+        # UPSTREAM_CONNECT_TIMEOUT_SECONDS.
+        self._fallbacks: list[Fallback] = list(plan.fallbacks)
+        self._early: list[tuple[str, dict[str, Any]]] = []
+        self._early_bytes = 0
+        self._heard_provider = False
+        self._connect_ends = now + settings.upstream_connect_timeout_seconds
+        self._attempt_seconds = settings.upstream_connect_timeout_seconds / (1 + len(self._fallbacks))
+        if plan.error is None:
+            if simulated:
                 assert callable(endpoint.simulator)  # the handshake refused the endpoints without one
                 self._simulator = endpoint.simulator(plan.target, settings.simulator_pace, now)
             else:
-                self._connect_deadline = now + settings.upstream_connect_timeout_seconds
+                self._connect_deadline = now + self._attempt_seconds
+
+    def _choose_translation(self) -> None:
+        plan, settings = self.plan, self.settings
+        spec = settings.registry.get(plan.provider)
+        self._name = spec.title if spec is not None else plan.provider
+        self._translator, self._gemini = None, None
+        if spec is not None and spec.kind == "gemini":
+            self._gemini = gemini_session(
+                plan.client_protocol,
+                plan.target.requested or plan.model,
+                plan.model,
+                settings.gemini_input_rate,
+                (settings.max_pending_client_messages, settings.max_pending_client_bytes),
+            )
+        else:
+            self._translator = session_translation(
+                plan.client_protocol, plan.upstream_protocol, spec, plan.model
+            )
 
     # -- what the adapter needs to know ----------------------------------------------------------
 
@@ -189,8 +229,11 @@ class Relay:
     def upstream_connected(self, now: float) -> list[Action]:
         """The provider accepted the WebSocket handshake: deliver what the client sent meanwhile."""
         if self.state is not State.CONNECTING:
+            self._reconnecting = False  # a connection the session moved to
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
+        if self._gemini is not None:
+            return self._gemini_opened()
         # Where the provider speaks first, the connect deadline keeps running until its first event
         # (session.created): a provider that accepts the socket and then says nothing has not
         # connected either. Where the client speaks first, the handshake is the connection.
@@ -205,9 +248,16 @@ class Relay:
         self, failure: UpstreamFailure, status: int | None = None, detail: str = ""
     ) -> list[Action]:
         """The provider connection could not be opened. ``detail`` must hold no secret."""
+        if self._reconnecting and self.state is State.OPEN:
+            return self._connection_lost()
         if self.state is not State.CONNECTING:
             return []
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        if failure is not UpstreamFailure.REJECTED or status is None or status == 429 or status >= 500:
+            reason = f"HTTP {status}" if status is not None else failure.value
+            fallback = self._fall_back(f"{reason}{f' ({detail})' if detail else ''}")
+            if fallback is not None:
+                return fallback
+        name = self._name
         suffix = f" ({detail})" if detail else ""
         if failure is UpstreamFailure.REJECTED and status is not None:
             code, close = _REJECTION_CODES.get(status, ("upstream_error", CloseCode.BAD_GATEWAY))
@@ -235,6 +285,13 @@ class Relay:
             event = self._parse(data)
         except RejectedFrame as rejected:
             return self._to_client(self._error_event(rejected.error))
+        if self._fallbacks and not self._heard_provider:
+            self._keep_early(data, event)
+        return self._client_event(data, event, now)
+
+    def _client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
+        if self._gemini is not None and self.state is State.OPEN:
+            return self._from_gemini(self._gemini.to_provider(event, data))
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
@@ -255,10 +312,21 @@ class Relay:
         if self.state is not State.OPEN:
             return []
         self._connect_deadline = None
+        if not self._heard_provider:
+            self._heard_provider = True
+            self._fallbacks.clear()
+            self._early.clear()
+        if self._gemini is not None:
+            return self._from_gemini(self._gemini.to_client(data))
         if self._translator is not None and isinstance(data, str):
             frames: list[str | bytes] = list(self._translator.to_client(data))
         else:
             frames = [data]
+        return self._deliver(frames)
+
+    def _deliver(self, frames: list[str | bytes]) -> list[Action]:
+        """Provider frames (translated) to the client: held until it is accepted; the first ones
+        release the gateway's own events held until then."""
         first, self._hold_gateway_events = self._hold_gateway_events, False
         if not self.client_ready:
             self._held_for_client += frames
@@ -285,15 +353,19 @@ class Relay:
             return self.upstream_failed(
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
             )
+        if not self._heard_provider and self.plan.endpoint.greets:
+            fallback = self._fall_back(f"closed {code} before its first event")
+            if fallback is not None:
+                return fallback
+        if self._gemini is not None:  # Gemini's session may go on, resumed on a new connection
+            resumed = self._gemini.resume()
+            if resumed.reconnect is not None:
+                logger.info("gemini connection closed code=%s: resuming on a new one", code)
+                return self._from_gemini(resumed)
         logger.info("session end by provider code=%s", code)
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        name = self._name
         if code is None or code == 1006:
-            error = GatewayError(
-                "upstream_connection_lost",
-                f"The connection to {name} was lost.",
-                type="server_error",
-            )
-            return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+            return self._connection_lost()
         self.state = State.CLOSED
         reason = close_reason(reason or f"{name} closed the session")
         return self._close_client(CloseClient(sendable_close_code(code), reason))
@@ -331,7 +403,7 @@ class Relay:
             )
             return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=False)
         self._counters.hit("upstream_unresponsive", self._who())
-        name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+        name = self._name
         error = GatewayError(
             "upstream_unresponsive",
             f"{name} stopped answering (no reply to a ping within {seconds:g} s); the connection "
@@ -394,8 +466,11 @@ class Relay:
                 return self._fail(error, CloseCode.POLICY_VIOLATION, close_upstream=True)
             self._idle_check_at = idle_until
         if self._connect_deadline is not None and now >= self._connect_deadline:
+            fallback = self._fall_back("timed out", now)
+            if fallback is not None:
+                return fallback
             seconds = self.settings.upstream_connect_timeout_seconds
-            name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
+            name = self._name
             if self.state is State.CONNECTING:
                 what = "did not complete the handshake"
             else:
@@ -409,6 +484,83 @@ class Relay:
         return []
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _keep_early(self, data: str, event: dict[str, Any]) -> None:
+        """Keep a client event for the next provider; past the held-event limits, the session gives
+        up its fallbacks rather than replay part of what the client said."""
+        size = len(data.encode())  # exact here: only until the provider's first event
+        settings = self.settings
+        if (
+            len(self._early) >= settings.max_pending_client_messages
+            or self._early_bytes + size > settings.max_pending_client_bytes
+        ):
+            self._fallbacks.clear()
+            self._early.clear()
+            return
+        self._early.append((data, event))
+        self._early_bytes += size
+
+    def _fall_back(self, reason: str, now: float | None = None) -> list[Action] | None:
+        """The provider failed before its first event: the next of FALLBACK_PROVIDERS, if any is left;
+        the client's events so far go to it, translated for it."""
+        if not self._fallbacks or self._heard_provider or self.state is State.CLOSED:
+            return None
+        failed = self.plan.provider
+        fallback = self._fallbacks.pop(0)
+        logger.warning(
+            "upstream attempt failed provider=%s reason=%s; trying provider=%s",
+            failed,
+            reason,
+            fallback.provider,
+        )
+        self.plan = replace(
+            self.plan,
+            provider=fallback.provider,
+            model=fallback.model,
+            upstream_protocol=fallback.upstream_protocol,
+            upstream=fallback.upstream,
+            fallbacks=tuple(self._fallbacks),
+        )
+        self._choose_translation()
+        self.state = State.CONNECTING
+        self._reconnecting = False
+        self._held_for_upstream.clear()
+        self._held_bytes = 0
+        # Each attempt gets an equal share of the connect timeout, from when the last one gave up (a
+        # refusal before its deadline leaves its time to the next), never past the overall end.
+        since = now if now is not None else self._connect_deadline or self._connect_ends
+        self._connect_deadline = min(self._connect_ends, since + self._attempt_seconds)
+        actions: list[Action] = [ReconnectUpstream(fallback.upstream)]
+        for data, event in self._early:  # held for the new provider, as if they came now
+            actions += self._client_event(data, event, self._last_client_frame)
+        return actions
+
+    def _connection_lost(self) -> list[Action]:
+        error = GatewayError(
+            "upstream_connection_lost", f"The connection to {self._name} was lost.", type="server_error"
+        )
+        return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
+
+    def _gemini_opened(self) -> list[Action]:
+        """Gemini's socket is open: the client's ``session.created``, then what it sent meanwhile."""
+        assert self._gemini is not None
+        self._connect_deadline = None  # Gemini says nothing before the setup; the socket is the answer
+        actions = self._from_gemini(self._gemini.opened())
+        for frame in self._held_for_upstream:
+            actions += self._from_gemini(self._gemini.to_provider(json.loads(frame), frame))
+        self._held_for_upstream.clear()
+        self._held_bytes = 0
+        return actions
+
+    def _from_gemini(self, out: Frames) -> list[Action]:
+        actions: list[Action] = []
+        if out.reconnect is not None and self.plan.upstream is not None:
+            self._reconnecting = True
+            actions.append(ReconnectUpstream(self.plan.upstream, out.reconnect.setup))
+        actions += [SendToUpstream(frame) for frame in out.provider]
+        if out.client:
+            actions += self._deliver(list(out.client))
+        return actions
 
     def _translated_client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
         assert self._translator is not None

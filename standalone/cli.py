@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 
-from shared.config import PROVIDER_NAMES, Settings
+from shared.config import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "--provider",
         action="append",
         default=[],
-        choices=PROVIDER_NAMES,
-        help="allow only this provider (repeatable; default: any)",
+        help="allow only this provider (repeatable; default: any): a built-in one or one of PROVIDERS_FILE",
     )
     token.add_argument(
         "--model", action="append", default=[], help="allow only this model (repeatable; default: any)"

@@ -27,9 +27,17 @@ import asyncio
 
 from aiohttp import web
 
-from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from shared.actions import (
+    Action,
+    CloseClient,
+    CloseUpstream,
+    ReconnectUpstream,
+    SendToClient,
+    SendToUpstream,
+)
 from shared.config import Settings
 from shared.handshake import SessionPlan
+from shared.providers import UpstreamRequest
 from shared.relay import Relay, UpstreamFailure
 
 from .client_socket import ClientSocket
@@ -71,17 +79,7 @@ class StandaloneSession:
         request_upstream = relay.upstream_request
         if request_upstream is not None:
             # Open the provider while the client's handshake completes: one round trip saved.
-            settings = self._settings
-            self.upstream = UpstreamSocket(
-                request_upstream,
-                self,
-                max_size=settings.max_upstream_message_bytes,
-                max_buffered_bytes=settings.max_buffered_bytes,
-                ping_interval=settings.ping_interval_seconds,
-                ping_timeout=settings.ping_timeout_seconds,
-            )
-            self._connecting = asyncio.ensure_future(self._connect(self.upstream))
-            self._connecting.add_done_callback(self._connect_done)
+            self._open_upstream(request_upstream)
             await asyncio.sleep(0)  # let it send its SYN before the client's answer is written
         buffered = self._settings.max_buffered_bytes
         try:
@@ -97,6 +95,28 @@ class StandaloneSession:
         finally:
             self._end()
         return response
+
+    def _open_upstream(self, request: UpstreamRequest) -> None:
+        settings = self._settings
+        self.upstream = UpstreamSocket(
+            request,
+            self,
+            max_size=settings.max_upstream_message_bytes,
+            max_buffered_bytes=settings.max_buffered_bytes,
+            ping_interval=settings.ping_interval_seconds,
+            ping_timeout=settings.ping_timeout_seconds,
+        )
+        upstream = self.upstream
+        self._connecting = asyncio.ensure_future(self._connect(upstream))
+        self._connecting.add_done_callback(lambda task: self._connect_done(task, upstream))
+
+    def _reconnect(self, action: ReconnectUpstream) -> None:
+        """Move to a new provider connection; the old one is closed and no longer heard."""
+        self._close_upstream(1000, "")  # or abandon its handshake
+        self._open_upstream(action.request)
+        assert self.upstream is not None
+        if action.first_frame is not None:
+            self.upstream.send(action.first_frame)
 
     # -- asked by the server ------------------------------------------------------------------------------
 
@@ -125,13 +145,13 @@ class StandaloneSession:
                 self._execute(relay.client_text(data, self._loop.time()))
             else:
                 self._execute(relay.client_binary(data, self._loop.time()))
-        else:
+        elif socket is self.upstream:  # not a connection the session moved from
             self._execute(relay.upstream_frame(data))
 
     def on_close_frame(self, socket: PeerSocket, code: int | None, reason: str) -> None:
         if socket is self.client:
             self._execute(self.relay.client_closed(code, reason))
-        else:
+        elif socket is self.upstream:
             self._execute(self.relay.upstream_closed(code, reason))
 
     def on_lost(self, socket: PeerSocket, unresponsive: bool) -> None:
@@ -142,6 +162,8 @@ class StandaloneSession:
             else:
                 self._execute(relay.client_closed(close_code_of(socket)))
             self._after_client_lost()
+        elif socket is not self.upstream:
+            pass  # a connection the session moved from
         elif unresponsive:
             # While the client was not draining, the provider was not being read: its pong may be
             # sitting unread, and the client is the one to blame.
@@ -152,12 +174,14 @@ class StandaloneSession:
         self._finish_if_done()
 
     def on_upstream_open(self, upstream: UpstreamSocket) -> None:
-        self._execute(self.relay.upstream_connected(self._loop.time()))
+        if upstream is self.upstream:
+            self._execute(self.relay.upstream_connected(self._loop.time()))
 
     def on_upstream_refused(
         self, upstream: UpstreamSocket, failure: UpstreamFailure, status: int | None, detail: str
     ) -> None:
-        self._execute(self.relay.upstream_failed(failure, status, detail))
+        if upstream is self.upstream:
+            self._execute(self.relay.upstream_failed(failure, status, detail))
         self._finish_if_done()
 
     # -- the provider connection ------------------------------------------------------------------------
@@ -167,14 +191,16 @@ class StandaloneSession:
             await connect(upstream)
         except (TimeoutError, OSError) as exc:
             upstream.lost = True
+            if upstream is not self.upstream:
+                return  # a connection the session has moved from
             self._execute(
                 self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=unreachable_detail(exc))
             )
 
-    def _connect_done(self, task: asyncio.Task[None]) -> None:
-        self._connecting = None  # a finished task (and its context) need not live as long as the session
-        upstream = self.upstream
-        if upstream is not None and upstream.transport is None:
+    def _connect_done(self, task: asyncio.Task[None], upstream: UpstreamSocket) -> None:
+        if self._connecting is task:  # a finished task (and its context) need not outlive its use
+            self._connecting = None
+        if upstream.transport is None:
             upstream.lost = True  # cancelled (or failed) before a connection was made
         self._finish_if_done()
 
@@ -214,6 +240,9 @@ class StandaloneSession:
                 client.close(action.code, action.reason)
             elif type(action) is CloseUpstream:
                 self._close_upstream(action.code, action.reason)
+            elif type(action) is ReconnectUpstream:
+                self._reconnect(action)
+                upstream = self.upstream
         if client.writing_paused or (upstream is not None and upstream.writing_paused):
             self._hold_back()
         if self.relay.next_deadline() != self._armed_deadline:

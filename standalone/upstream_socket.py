@@ -73,6 +73,7 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
         self._headers = headers
         self._max_buffered_bytes = max_buffered_bytes
         self.opened = False
+        self._queued: list[str | bytes] = []  # sent before the handshake completed (a moved session)
         self._head_read = False  # whether the answer's head (up to its blank line) has come
         self._head_tail = b""  # the last bytes of the answer until then: the blank line may straddle reads
 
@@ -122,6 +123,9 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
         if error is None:
             self.opened = True
             self.start(self.transport, self._max_buffered_bytes)
+            queued, self._queued = self._queued, []
+            for data in queued:
+                self.send(data)
             self._upstream_listener.on_upstream_open(self)
             return True
         refused = isinstance(error, InvalidStatus)
@@ -135,6 +139,13 @@ class UpstreamSocket(PeerSocket, asyncio.Protocol):
             "",
         )
         return False
+
+    def send(self, data: str | bytes) -> None:
+        """Send now, or once the handshake completes if it has not yet."""
+        if not self.opened and not self.lost:
+            self._queued.append(data)
+            return
+        super().send(data)
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself; connection_lost follows

@@ -58,10 +58,11 @@ def settings_from_env(env: object) -> Settings:
     global _settings
     if _settings is None:
         values = {}
-        for name in Settings.names():
-            value = getattr(env, name, None)
-            if isinstance(value, str):  # vars and secrets are strings; other bindings are not
-                values[name] = value
+        for names in (Settings.names, lambda: Settings.provider_key_names(values)):
+            for name in names():
+                value = getattr(env, name, None)
+                if isinstance(value, str):  # vars and secrets are strings; other bindings are not
+                    values[name] = value
         _settings = Settings.from_mapping(values)
         logging.basicConfig(level=_settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
     return _settings

@@ -21,9 +21,17 @@ from typing import Any
 from js import AbortController, Object, WebSocketPair, clearTimeout, fetch, setTimeout
 from pyodide.ffi import JsException, JsProxy, create_once_callable, create_proxy, to_js
 
-from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from shared.actions import (
+    Action,
+    CloseClient,
+    CloseUpstream,
+    ReconnectUpstream,
+    SendToClient,
+    SendToUpstream,
+)
 from shared.config import Settings
 from shared.handshake import SessionPlan
+from shared.providers import UpstreamRequest
 from shared.relay import Relay, UpstreamFailure
 
 logger = logging.getLogger("realtime_gateway")
@@ -69,6 +77,9 @@ class WorkerSession:
         self._client: JsProxy = server_end
         self._handshake: JsProxy | None = None  # the AbortController of the provider handshake
         self._upstream: JsProxy | None = None
+        # Frames for a connection the session is moving to (Gemini's resumption), until it opens.
+        self._queued: list[str | bytes] | None = None
+        self._moves: set[asyncio.Future[None]] = set()
         # (socket, event, callback): JS holds these; removed and freed once the session ends.
         self._listeners: list[tuple[JsProxy, str, JsProxy]] = []
         self._timer: Any = None
@@ -101,36 +112,51 @@ class WorkerSession:
         _close_quietly(self._client, 1000, "")  # completes the closing handshake
         self._end()
 
-    def _on_upstream_message(self, event: JsProxy) -> None:
-        self._execute(self.relay.upstream_frame(_frame(event.data)))
+    def _on_upstream_message(self, socket: JsProxy, event: JsProxy) -> None:
+        if socket is self._upstream:  # not a connection the session moved from
+            self._execute(self.relay.upstream_frame(_frame(event.data)))
 
-    def _on_upstream_close(self, event: JsProxy) -> None:
+    def _on_upstream_close(self, socket: JsProxy, event: JsProxy) -> None:
+        if socket is not self._upstream:
+            return
         code = getattr(event, "code", None)
         code = None if event.type == "error" else code
         self._execute(self.relay.upstream_closed(code, getattr(event, "reason", "") or ""))
 
-    async def _open_upstream(self) -> None:
-        request = self.relay.upstream_request
+    async def _open_upstream(self, request: UpstreamRequest | None = None) -> None:
+        request = request or self.relay.upstream_request
         assert request is not None
         headers = {**request.headers, "Upgrade": "websocket"}
-        self._handshake = AbortController.new()  # so a session that ends first can abandon it
-        options = to_js(
-            {"headers": headers, "signal": self._handshake.signal}, dict_converter=Object.fromEntries
-        )
+        handshake = self._handshake = AbortController.new()  # so a session that ends first can abandon it
+        options = to_js({"headers": headers, "signal": handshake.signal}, dict_converter=Object.fromEntries)
         try:
             response = await fetch(_http_url(request.url), options)
         except Exception:  # JsException or pyodide.http.AbortError: the text may hold the URL
+            if handshake is not self._handshake:
+                return  # abandoned for another connection (the next provider)
             self._execute(self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail="connection failed"))
             return
         upstream = response.webSocket
+        if handshake is not self._handshake:  # abandoned for another connection meanwhile
+            if upstream:
+                upstream.accept()
+                _close_quietly(upstream, 1000, "")
+            return
         if not upstream:  # JS null: the provider answered the upgrade with a plain HTTP response
             failure = UpstreamFailure.PROTOCOL if response.status == 101 else UpstreamFailure.REJECTED
             self._execute(self.relay.upstream_failed(failure, response.status))
             return
         upstream.binaryType = "arraybuffer"
-        self._listen(upstream, self._on_upstream_message, self._on_upstream_close)
+        self._listen(
+            upstream,
+            lambda event: self._on_upstream_message(upstream, event),
+            lambda event: self._on_upstream_close(upstream, event),
+        )
         upstream.accept()
         self._upstream = upstream
+        queued, self._queued = self._queued or [], None
+        for data in queued:
+            _send(upstream, data)
         self._execute(self.relay.upstream_connected(_now()))
 
     async def _watch_token(self, token_revoked: Callable[[], Awaitable[bool]]) -> None:
@@ -145,8 +171,21 @@ class WorkerSession:
     def _execute(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendToUpstream):
-                if self._upstream is not None:
+                if self._queued is not None:
+                    self._queued.append(action.data)
+                elif self._upstream is not None:
                     _send(self._upstream, action.data)
+            elif isinstance(action, ReconnectUpstream):
+                if self._upstream is not None:  # the session moves from it: it is no longer heard
+                    _close_quietly(self._upstream, 1000, "")
+                    self._upstream = None
+                elif self._handshake is not None:
+                    self._handshake.abort()  # still connecting: abandoned
+                    self._handshake = None
+                self._queued = [action.first_frame] if action.first_frame is not None else []
+                move = asyncio.ensure_future(self._open_upstream(action.request))
+                self._moves.add(move)
+                move.add_done_callback(self._moves.discard)
             elif isinstance(action, SendToClient):
                 _send(self._client, action.data)
             elif isinstance(action, CloseClient):

@@ -23,6 +23,7 @@ class Target:
     id: str | None = None  # the Live session (sideband, fork) or the call (``call_id``)
     query: dict[str, str] = field(default_factory=dict)
     opened_at: float = 0.0  # Unix time of the request (the simulator's expiry times)
+    requested: str = ""  # the model as the client named it, before aliases ("" where none is)
 
 
 # How the provider's socket is reached for one endpoint: the handshake to make, or why it cannot be.
@@ -59,6 +60,8 @@ class Endpoint:
     forwarded_query: tuple[str, ...]
     how_to_connect: str  # for a plain HTTP request to the endpoint (426)
     sdk_call: str  # the official SDK's method that opens it (README's endpoint table)
+    # The registry's providers reached at their own URL (xAI, Gemini, PROVIDERS_FILE's) serve it too.
+    registry_providers: bool = False
 
     def __repr__(self) -> str:
         return f"Endpoint({self.name!r})"

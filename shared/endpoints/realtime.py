@@ -45,8 +45,9 @@ REALTIME = Endpoint(
     greets=True,
     realtime_interface=True,
     forwarded_query=FORWARDED_QUERY,
-    how_to_connect="open ws(s)://<host>/v1/realtime?model=...&provider=openai|azure|simulator.",
+    how_to_connect="open ws(s)://<host>/v1/realtime?model=...&provider=openai|azure|xai|gemini|simulator.",
     sdk_call="client.realtime.connect(model=...)",
+    registry_providers=True,
 )
 
 

@@ -188,6 +188,11 @@ async def test_audio_turn(gemini: FakeGemini) -> None:
     assert usage["input_token_details"]["audio_tokens"] > 0
     connection = relay.connection()
     assert set(connection.input_rates) == {16_000}
+    # The reply began after 500 ms of quiet: the last appends may still be on their way to the fake,
+    # whose count is kept on its own thread (it notifies before counting, so it is polled).
+    async with asyncio.timeout(5):
+        while connection.input_audio_bytes < 900 * 32 - 32:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     assert connection.input_audio_bytes == pytest.approx(900 * 32, abs=32)  # 900 ms at 16 kHz
     await relay.close()
 

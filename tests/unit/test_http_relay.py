@@ -633,3 +633,12 @@ def test_a_websocket_upgrade_of_an_http_endpoints_path_is_not_relayed_over_http(
     assert not is_http_endpoint("GET", "/v1/live/sessions", {})  # the WebSocket endpoint's 426
     assert not is_http_endpoint("POST", "/v1/live/sessions/sess_1/attach", {})
     assert is_http_endpoint("GET", "/v1/realtime/client_secrets", {})  # its own 405
+
+
+@pytest.mark.parametrize("provider", ["xai", "gemini"])
+def test_a_provider_with_no_http_endpoints_is_told_so(provider: str) -> None:
+    """xAI and Gemini are WebSocket providers here: their HTTP requests get a 501 that says why."""
+    error = refused(
+        post("/v1/realtime/calls", b"v=0", query=f"provider={provider}"), 501, "provider_unsupported"
+    )
+    assert "OpenAI and Azure OpenAI only" in error["message"]
