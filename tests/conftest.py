@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from support.fake_upstream import FakeUpstream
-from support.gateway_process import GatewayProcess, free_port, runtime_missing, start_gateway
+from support.gateway_process import GatewayProcess, refused_port, runtime_missing, start_gateway
 
 # The operator key configured on the test gateways; tests check it never shows in logs or events.
 OPERATOR_KEY = "sk-operator-secret-0123456789"
@@ -83,7 +83,7 @@ def beta_gateway(
 @pytest.fixture(scope="session")
 def unreachable_gateway(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """A gateway whose OpenAI endpoints are a closed port on loopback, and no operator key."""
-    port = free_port()
+    port = refused_port()
     env = {
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{port}/v1/realtime",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",

@@ -29,7 +29,7 @@ from conftest import OPERATOR_KEY
 from openai import AsyncOpenAI
 from support.fake_openai_http import FakeOpenAIHttp, HttpRequest, recording_bytes
 from support.fake_upstream import FakeUpstream
-from support.gateway_process import GatewayProcess, free_port, start_gateway
+from support.gateway_process import GatewayProcess, refused_port, start_gateway
 
 from shared.http_routes import HTTP_ENDPOINTS
 from shared.tokens import mint
@@ -543,7 +543,7 @@ async def test_every_provider_failure_reaches_the_client_in_openais_shape(
 
 
 async def test_a_refused_connection_is_a_502(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> None:
-    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{free_port()}/v1", "OPENAI_API_KEY": OPERATOR_KEY}
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{refused_port()}/v1", "OPENAI_API_KEY": OPERATOR_KEY}
     process = start_gateway(runtime, env, tmp_path_factory.mktemp(f"{runtime}-http-refused") / "gateway.log")
     try:
         client = AsyncOpenAI(

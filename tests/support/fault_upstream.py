@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from support.gateway_process import refused_port
+
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # WebSocket opcodes (RFC 6455 5.2).
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -45,10 +47,8 @@ TCP_ESTABLISHED = 1  # the first byte of Linux's TCP_INFO: the connection's stat
 
 
 def closed_port() -> int:
-    """A port on 127.0.0.1 that refuses connections (bound, then released; nothing listens)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port on 127.0.0.1 that refuses connections while the tests run (:func:`refused_port`)."""
+    return refused_port()
 
 
 def frame(

@@ -37,6 +37,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Sockets bound by :func:`refused_port`, held until the test process exits.
+_REFUSING: list[socket.socket] = []
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 that refuses connections for as long as the tests run: bound and never
+    listening (the kernel answers a SYN with a reset), so no server started later can take it.
+    A port merely found free can be: once a gateway whose "unreachable" provider was such a port
+    was given that very port itself, and relayed to itself until MAX_SESSIONS."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    _REFUSING.append(probe)
+    return probe.getsockname()[1]
+
+
 @dataclass
 class GatewayProcess:
     runtime: str
