@@ -72,24 +72,40 @@ def fault_upstream() -> Iterator[FaultUpstream]:
     upstream.stop()
 
 
-@pytest.fixture(scope="module")
-def fault_gateway(
-    runtime: str, fault_upstream: FaultUpstream, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayProcess]:
+def fault_env(upstream: FaultUpstream, connect_timeout: float) -> dict[str, str]:
     """A gateway whose OpenAI is the fault provider and whose Azure is a closed port."""
-    env = {
-        "OPENAI_REALTIME_URL": fault_upstream.url,
+    return {
+        "OPENAI_REALTIME_URL": upstream.url,
         "OPENAI_API_KEY": OPERATOR_KEY,
         "AZURE_OPENAI_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
         "AZURE_OPENAI_API_KEY": OPERATOR_KEY,
-        "UPSTREAM_CONNECT_TIMEOUT_SECONDS": str(CONNECT_TIMEOUT),
+        "UPSTREAM_CONNECT_TIMEOUT_SECONDS": str(connect_timeout),
         "MODEL_ALIASES": "",  # the fault's name reaches the provider as sent
         "PING_INTERVAL_SECONDS": str(PING_SECONDS),
         "PING_TIMEOUT_SECONDS": str(PING_SECONDS),
         "GATEWAY_ADMIN_KEY": ADMIN_KEY,  # for GET /debug/stats
     }
+
+
+@pytest.fixture(scope="module")
+def fault_gateway(
+    runtime: str, fault_upstream: FaultUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """A gateway in front of the fault provider (:func:`fault_env`)."""
     log = tmp_path_factory.mktemp(f"{runtime}-faults") / "gateway.log"
-    process = start_gateway(runtime, env, log)
+    process = start_gateway(runtime, fault_env(fault_upstream, CONNECT_TIMEOUT), log)
+    yield process
+    fault_upstream.release()
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def racing_gateway(
+    runtime: str, fault_upstream: FaultUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    """Like ``fault_gateway``, with a connect deadline about as long as a provider handshake."""
+    log = tmp_path_factory.mktemp(f"{runtime}-racing") / "gateway.log"
+    process = start_gateway(runtime, fault_env(fault_upstream, RACE_CONNECT_TIMEOUT), log)
     yield process
     fault_upstream.release()
     process.stop()
@@ -449,6 +465,11 @@ async def test_silent_provider_is_reported_as_a_timeout(fault_gateway: GatewayPr
 # Faults a client leaves open until it closes: the client closes these after a short look.
 LINGER = {"ok": 0.2, "silent": 0.2}
 LEAK_FAULTS = ["ok", "silent", *(fault.model for fault in FAULTS)]
+# The connect-deadline race: a deadline of about a provider handshake on loopback (1-30 ms here),
+# RACE_SESSIONS of each fault.
+RACE_CONNECT_TIMEOUT = 0.02
+RACE_FAULTS = ["ok", "status-500", "bad-accept", "silent"]
+RACE_SESSIONS = 40
 # Faults left out of the leak check per runtime (none at present).
 LEAK_EXCLUDED: dict[str, set[str]] = {}
 
@@ -524,6 +545,36 @@ async def test_nothing_leaks_after_repeated_faults(
     assert after.threads <= before.threads
     assert after.held == [], f"{runtime}: provider connections the gateway still holds: {after.held}"
     assert unhandled_since(gateway, offset) == []
+
+
+async def test_connect_deadline_anywhere_in_the_handshake_ends_the_session(
+    racing_gateway: GatewayProcess, fault_upstream: FaultUpstream
+) -> None:
+    """UPSTREAM_CONNECT_TIMEOUT_SECONDS about as long as a provider handshake lands in each of its
+    steps (before the TCP connection, between it and the 101, with the answer): whichever, the
+    client is closed and the session ends, no session stays open and the provider connection is
+    let go. (A deadline right after the TCP connection once left the standalone session open.)"""
+    gateway, runtime = racing_gateway, racing_gateway.runtime
+    fault_upstream.release()
+    mark = fault_upstream.mark()
+    gate = asyncio.Semaphore(CONCURRENCY[runtime])
+
+    async def limited(fault: str) -> Seen:
+        async with gate:
+            return await observe(session_url(gateway, fault), LINGER["ok"])
+
+    timed_out = 0
+    for fault in RACE_FAULTS:
+        for session in await asyncio.gather(*(limited(fault) for _ in range(RACE_SESSIONS))):
+            assert session.close is not None or session.still_open, f"{fault}: {session.describe()}"
+            timed_out += any(
+                event.get("error", {}).get("code") == "upstream_timeout" for event in session.events
+            )
+    stats = await quiet_stats(gateway)  # raises while a session is open
+    held = await providers_let_go(fault_upstream, mark)
+    print(f"\n{runtime}: {timed_out} of {len(RACE_FAULTS) * RACE_SESSIONS} sessions timed out; {stats}")
+    assert held == [], f"{runtime}: provider connections the gateway still holds: {held}"
+    assert timed_out > 0, "the connect deadline never fired: the race was not run"
 
 
 # -- a provider that stops reading -------------------------------------------------------------------
