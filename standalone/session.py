@@ -200,8 +200,13 @@ class StandaloneSession:
     def _connect_done(self, task: asyncio.Task[None], upstream: UpstreamSocket) -> None:
         if self._connecting is task:  # a finished task (and its context) need not outlive its use
             self._connecting = None
-        if upstream.transport is None:
-            upstream.lost = True  # cancelled (or failed) before a connection was made
+        # Failed before a connection was made, or cancelled (the session ended while connecting):
+        # either way that provider connection is over. A cancelled create_connection() closes the
+        # transport it made, and uvloop's does so without calling connection_lost() even when
+        # connection_made() has already run (the connect deadline or the client's close can land
+        # between the two): waiting for connection_lost() would keep the session open for good.
+        if upstream.transport is None or task.cancelled():
+            upstream.lost = True
         self._finish_if_done()
 
     def _after_client_lost(self) -> None:
