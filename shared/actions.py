@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .usage.record import UsageRecord
+
 
 @dataclass(frozen=True, slots=True)
 class SendToClient:
@@ -29,4 +31,11 @@ class CloseUpstream:
     reason: str
 
 
-Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream
+@dataclass(frozen=True, slots=True)
+class RecordUsage:
+    """Write the session's usage to the ledger: a checkpoint, or (``record.final``) how it ended."""
+
+    record: UsageRecord
+
+
+Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream | RecordUsage

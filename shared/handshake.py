@@ -53,6 +53,8 @@ class SessionPlan:
     subject: str | None = None  # who the gateway token was minted for (for the log); None: no token
     max_session_seconds: int | None = None  # the token's limit on the session's length
     error_close_code: int = CloseCode.POLICY_VIOLATION  # how the session closes after ``error``
+    max_cost_usd: float | None = None  # the token's per-session budget (shared.usage.budget)
+    endpoint: str = "realtime"  # what the ledger and the metrics call the endpoint
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -141,9 +143,12 @@ def plan_session(
     speaks = upstream_protocol(settings, provider)
     subject = claims.subject if claims is not None else None
     limit = claims.max_session_seconds if claims is not None else None
+    max_cost = claims.max_cost_usd if claims is not None else None
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
-        return SessionPlan(provider, model, protocol, speaks, answer, upstream, error, subject, limit)
+        return SessionPlan(
+            provider, model, protocol, speaks, answer, upstream, error, subject, limit, max_cost_usd=max_cost
+        )
 
     def failed(error: GatewayError) -> SessionPlan:
         return planned(None, error)

@@ -12,6 +12,11 @@ Liveness is observed by the adapter (WebSocket pings, where the runtime has them
 :meth:`Relay.client_unresponsive` / :meth:`Relay.upstream_unresponsive`; a server going down
 reports :meth:`Relay.shutting_down`.
 
+Accounting: given a :class:`~shared.usage.meter.UsageMeter`, the relay feeds it every frame, returns
+a :class:`RecordUsage` every USAGE_CHECKPOINT_SECONDS and one when the session ends (however it
+ends), logs the session's usage line, and enforces the budgets (:mod:`shared.usage.budget`). Methods
+that end a session take an optional ``now``, so the record's end is exact.
+
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
 """
@@ -24,7 +29,7 @@ from collections import deque
 from enum import Enum
 from typing import Any
 
-from .actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from .actions import Action, CloseClient, CloseUpstream, RecordUsage, SendToClient, SendToUpstream
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
 from .handshake import SessionPlan
@@ -36,11 +41,14 @@ from .inbound import (
     too_large_error,
 )
 from .limits import LIMIT_COUNTERS, LimitCounters
+from .logs import USAGE_LOGGER, Structured
 from .providers import DISPLAY_NAMES, UpstreamRequest
 from .simulator import Simulator
 from .translation import Translator
+from .usage.meter import UsageMeter
 
 logger = logging.getLogger("realtime_gateway")
+usage_logger = logging.getLogger(USAGE_LOGGER)
 
 # The gateway's own events (errors, notices) wait for the provider's first event, so the client
 # hears ``session.created`` first, as it would from the provider itself; this many at most, so a
@@ -81,11 +89,19 @@ class Relay:
     """One client session between a client and its provider."""
 
     def __init__(
-        self, plan: SessionPlan, settings: Settings, now: float, counters: LimitCounters = LIMIT_COUNTERS
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        now: float,
+        counters: LimitCounters = LIMIT_COUNTERS,
+        meter: UsageMeter | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
         self._counters = counters
+        # Accounting, when the adapter asked for it: the meter, and when its next checkpoint is due.
+        self.meter = meter
+        self._checkpoint_at = now + settings.usage_checkpoint_seconds if meter is not None else None
         self.state = State.CONNECTING
         self.client_ready = False
         # Client events held until the provider connection opens, and their size in bytes.
@@ -150,7 +166,7 @@ class Relay:
             timer = self._connect_deadline
         else:
             timer = self._simulator.next_deadline() if self._simulator is not None else None
-        for limit in (self._session_deadline, self._idle_check_at):
+        for limit in (self._session_deadline, self._idle_check_at, self._checkpoint_at):
             if limit is not None and (timer is None or limit < timer):
                 timer = limit
         return timer
@@ -173,7 +189,7 @@ class Relay:
             return self._fail(plan.error, plan.error_close_code, close_upstream=False)
         if self._simulator is not None:
             self.state = State.OPEN
-            return self._from_simulator(self._simulator.start(now))
+            return self._from_simulator(self._simulator.start(now), now)
         return self._release_held_for_client()
 
     def upstream_connected(self, now: float) -> list[Action]:
@@ -181,6 +197,8 @@ class Relay:
         if self.state is not State.CONNECTING:
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
+        if self.meter is not None:
+            self.meter.connected(now)
         # The connect deadline keeps running until the provider's first event (session.created):
         # a provider that accepts the socket and then says nothing has not connected either.
         actions: list[Action] = [SendToUpstream(frame) for frame in self._held_for_upstream]
@@ -189,11 +207,12 @@ class Relay:
         return actions
 
     def upstream_failed(
-        self, failure: UpstreamFailure, status: int | None = None, detail: str = ""
+        self, failure: UpstreamFailure, status: int | None = None, detail: str = "", now: float | None = None
     ) -> list[Action]:
         """The provider connection could not be opened. ``detail`` must hold no secret."""
         if self.state is not State.CONNECTING:
             return []
+        self._note_time(now)
         name = DISPLAY_NAMES.get(self.plan.provider, self.plan.provider)
         suffix = f" ({detail})" if detail else ""
         if failure is UpstreamFailure.REJECTED and status is not None:
@@ -214,18 +233,23 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
+        meter = self.meter
+        if meter is not None:
+            meter.client_frame(data, now)
         limit = self.settings.max_client_message_bytes
         size = oversize(data, limit)
         if size is not None:
-            return self._to_client(too_large_error(size, limit).to_event())
+            return self._report(too_large_error(size, limit))
         try:
             event = parse_client_event(data)
         except RejectedFrame as rejected:
-            return self._to_client(rejected.error.to_event())
+            return self._report(rejected.error)
+        if meter is not None:
+            meter.client_event(event, now)
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
-            return self._from_simulator(self._simulator.receive(event, now))
+            return self._from_simulator(self._simulator.receive(event, now), now)
         if self.state is State.OPEN:
             return [SendToUpstream(data)]
         return self._hold_for_upstream(data, event)
@@ -235,13 +259,17 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
-        return self._to_client(binary_frame_error().to_event())
+        if self.meter is not None:
+            self.meter.client_frame(data, now)
+        return self._report(binary_frame_error())
 
-    def upstream_frame(self, data: str | bytes) -> list[Action]:
+    def upstream_frame(self, data: str | bytes, now: float | None = None) -> list[Action]:
         """A frame from the provider: relayed to the client in order, translated if it must be."""
         if self.state is not State.OPEN:
             return []
         self._connect_deadline = None
+        # Whether the frame moved the session's cost (a response.done, a Live usage update).
+        costed = self.meter is not None and self.meter.provider_frame(data, now)
         if self._translator is not None and isinstance(data, str):
             frames: list[str | bytes] = list(self._translator.to_client(data))
         else:
@@ -249,25 +277,32 @@ class Relay:
         first, self._hold_gateway_events = self._hold_gateway_events, False
         if not self.client_ready:
             self._held_for_client += frames
-            return []
-        if first:  # the provider's first event, then what the gateway held back meanwhile
-            return [*(SendToClient(frame) for frame in frames), *self._release_held_for_client()]
-        return [SendToClient(frame) for frame in frames]
+            actions: list[Action] = []
+        elif first:  # the provider's first event, then what the gateway held back meanwhile
+            actions = [*(SendToClient(frame) for frame in frames), *self._release_held_for_client()]
+        else:
+            actions = [SendToClient(frame) for frame in frames]
+        if costed:
+            actions += self._apply_budget()
+        return actions
 
-    def client_closed(self, code: int | None, reason: str = "") -> list[Action]:
+    def client_closed(self, code: int | None, reason: str = "", now: float | None = None) -> list[Action]:
         """The client closed (or its connection dropped): close the provider side the same way."""
         if self.state is State.CLOSED:
             return []
         self.state = State.CLOSED
         logger.info("session end by client code=%s", code)
+        self._note_time(now)
+        record = self._finish("client", code, "client_closed")
         if self._simulator is not None:
-            return []
-        return [CloseUpstream(sendable_close_code(code, CloseCode.GOING_AWAY), close_reason(reason))]
+            return record
+        return [CloseUpstream(sendable_close_code(code, CloseCode.GOING_AWAY), close_reason(reason)), *record]
 
-    def upstream_closed(self, code: int | None, reason: str = "") -> list[Action]:
+    def upstream_closed(self, code: int | None, reason: str = "", now: float | None = None) -> list[Action]:
         """The provider closed its side: tell the client, with the provider's code where it can."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         if self.state is State.CONNECTING:
             return self.upstream_failed(
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
@@ -283,9 +318,13 @@ class Relay:
             return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
         self.state = State.CLOSED
         reason = close_reason(reason or f"{name} closed the session")
-        return self._close_client(CloseClient(sendable_close_code(code), reason))
+        sent = sendable_close_code(code)
+        return [
+            *self._close_client(CloseClient(sent, reason)),
+            *self._finish("provider", sent, "provider_closed"),
+        ]
 
-    def client_unresponsive(self) -> list[Action]:
+    def client_unresponsive(self, now: float | None = None) -> list[Action]:
         """The client did not answer the gateway's ping in time; the adapter has dropped its socket.
 
         The provider is closed (1001) with the reason; nothing can be sent to the client any more.
@@ -295,11 +334,13 @@ class Relay:
         self.state = State.CLOSED
         self._held_for_upstream.clear()
         self._counters.hit("client_unresponsive", self._who())
+        self._note_time(now)
+        record = self._finish("gateway", None, "client_unresponsive")
         if self._simulator is not None or self.plan.upstream is None:
-            return []
-        return [CloseUpstream(CloseCode.GOING_AWAY, "client stopped answering pings")]
+            return record
+        return [CloseUpstream(CloseCode.GOING_AWAY, "client stopped answering pings"), *record]
 
-    def upstream_unresponsive(self, client_stalled: bool = False) -> list[Action]:
+    def upstream_unresponsive(self, client_stalled: bool = False, now: float | None = None) -> list[Action]:
         """The provider did not answer the gateway's ping in time; the adapter has dropped its socket.
 
         ``client_stalled``: the gateway had stopped reading the provider because the client was not
@@ -308,6 +349,7 @@ class Relay:
         """
         if self.state is not State.OPEN:
             return []
+        self._note_time(now)
         seconds = self.settings.ping_timeout_seconds
         if client_stalled:
             self._counters.hit("client_too_slow", self._who())
@@ -327,10 +369,11 @@ class Relay:
         )
         return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
 
-    def shutting_down(self) -> list[Action]:
+    def shutting_down(self, now: float | None = None) -> list[Action]:
         """The gateway is shutting down: tell the client, close both sides (1001)."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         logger.info("session end: server shutting down %s", self._who())
         error = GatewayError(
             "server_shutting_down",
@@ -345,6 +388,7 @@ class Relay:
         """Time has passed: fire the timers that are due."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         if self._session_deadline is not None and now >= self._session_deadline:
             assert self._session_limit is not None
             seconds, source = self._session_limit
@@ -377,9 +421,13 @@ class Relay:
                 "upstream_timeout", f"{name} {what} within {seconds:g} s.", type="server_error"
             )
             return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=True)
+        actions: list[Action] = []
+        if self._checkpoint_at is not None and now >= self._checkpoint_at and self.meter is not None:
+            self._checkpoint_at = now + self.settings.usage_checkpoint_seconds
+            actions.append(RecordUsage(self.meter.record(now)))
         if self.state is State.OPEN and self._simulator is not None:
-            return self._from_simulator(self._simulator.poll(now))
-        return []
+            actions += self._from_simulator(self._simulator.poll(now), now)
+        return actions
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -392,17 +440,28 @@ class Relay:
         for frame in frames:
             if self._simulator is not None:
                 translated = event if frame is data else json.loads(frame)
-                actions += self._from_simulator(self._simulator.receive(translated, now))
+                actions += self._from_simulator(self._simulator.receive(translated, now), now)
             elif self.state is State.OPEN:
                 actions.append(SendToUpstream(frame))
             else:
                 actions += self._hold_for_upstream(frame, event)
         return actions
 
-    def _from_simulator(self, frames: list[str]) -> list[Action]:
-        if self._translator is None:
-            return [SendToClient(frame) for frame in frames]
-        return [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
+    def _from_simulator(self, frames: list[str], now: float) -> list[Action]:
+        """The simulator's events to the client; metered like a provider's."""
+        meter = self.meter
+        actions: list[Action] = []
+        for frame in frames:
+            costed = meter is not None and meter.provider_frame(frame, now)
+            if self._translator is None:
+                actions.append(SendToClient(frame))
+            else:
+                actions += [SendToClient(out) for out in self._translator.to_client(frame)]
+            if costed:
+                actions += self._apply_budget()
+                if self.state is State.CLOSED:  # the budget ended the session: nothing after that
+                    break
+        return actions
 
     def _to_client(self, frame: str) -> list[Action]:
         """An event of the gateway's own: held until the client is accepted and the provider spoke."""
@@ -428,7 +487,7 @@ class Relay:
                 "relayed (MAX_PENDING_CLIENT_MESSAGES / MAX_PENDING_CLIENT_BYTES).",
                 client_event_id=event.get("event_id") if isinstance(event.get("event_id"), str) else None,
             )
-            return self._to_client(error.to_event())
+            return self._report(error)
         self._held_for_upstream.append(data)
         self._held_bytes += size
         return []
@@ -466,8 +525,46 @@ class Relay:
         self.state = State.CLOSED
         self._held_for_upstream.clear()
         self._held_for_client.append(error.to_event())
+        if self.meter is not None:
+            self.meter.error(error.code)
         actions: list[Action] = []
         if close_upstream:  # first: it may only mean abandoning a handshake, which is instant
             actions.append(CloseUpstream(CloseCode.GOING_AWAY, upstream_reason))
         actions += self._close_client(CloseClient(close_code, close_reason(error.message)))
+        actions += self._finish("gateway", close_code, error.code)
         return actions
+
+    # -- accounting --------------------------------------------------------------------------------
+
+    def _report(self, error: GatewayError) -> list[Action]:
+        """An error event for a frame the client sent; the session goes on."""
+        if self.meter is not None:
+            self.meter.error(error.code)
+        return self._to_client(error.to_event())
+
+    def _note_time(self, now: float | None) -> None:
+        if now is not None and self.meter is not None:
+            self.meter.now = now
+
+    def _apply_budget(self) -> list[Action]:
+        """After a frame that moved the cost: a budget's notice, or the end of the session."""
+        assert self.meter is not None
+        event = self.meter.budget_event()
+        if event is None:
+            return []
+        if not event.cut:
+            return self._to_client(event.error.to_event())
+        self._counters.hit("budget_exceeded", self._who())
+        return self._fail(
+            event.error, CloseCode.POLICY_VIOLATION, close_upstream=True, upstream_reason="budget exceeded"
+        )
+
+    def _finish(self, closed_by: str, close_code: int | None, outcome: str) -> list[Action]:
+        """The session's final usage record, and its log line (nothing without a meter)."""
+        meter = self.meter
+        if meter is None or meter.finished:
+            return []
+        self._checkpoint_at = None
+        record = meter.finish(closed_by, close_code, outcome)
+        usage_logger.info(Structured("session usage", record.fields()))
+        return [RecordUsage(record)]
