@@ -1,5 +1,5 @@
-"""``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), or
-mint a gateway token with GATEWAY_SECRET (``token``)."""
+"""``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), mint a
+gateway token with GATEWAY_SECRET (``token``), or sum up the usage ledger (``usage``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import asyncio
 import gc
 import logging
 import os
+import sqlite3
 import ssl
 import sys
 import time
 
 from shared.config import PROVIDER_NAMES, Settings
+from shared.logs import configure_logging
+from shared.usage.ledger import GROUPINGS
+from shared.usage.prices import PricesError
+
+FORMATS = ("table", "json", "csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,10 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         "--model", action="append", default=[], help="allow only this model (repeatable; default: any)"
     )
     token.add_argument("--max-session-seconds", type=int, default=None, help="end sessions after this long")
+    token.add_argument(
+        "--max-cost-usd", type=float, default=None, help="end a session once it has cost this much (USD)"
+    )
+
+    usage = commands.add_parser(
+        "usage", help="sum up the usage ledger (USAGE_DB) per session, subject, model or day"
+    )
+    usage.add_argument("--db", default=None, help="the ledger file (default: USAGE_DB, or usage.sqlite3)")
+    usage.add_argument(
+        "--since", default=None, help="sessions started at or after this ISO date or time (UTC)"
+    )
+    usage.add_argument("--until", default=None, help="sessions started before this ISO date or time (UTC)")
+    usage.add_argument("--by", choices=GROUPINGS, default="session", help="one line per (default: session)")
+    usage.add_argument("--format", choices=FORMATS, default="table", help="table (default), json or csv")
 
     args = parser.parse_args(argv)
     if args.command == "token":
         return _token(parser, args)
+    if args.command == "usage":
+        return _usage(parser, args)
     if args.command == "serve":
         if bool(args.tls_cert) != bool(args.tls_key):
             parser.error("--tls-cert and --tls-key go together")
@@ -83,10 +105,22 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             providers=args.provider,
             models=args.model,
             max_session_seconds=args.max_session_seconds,
+            max_cost_usd=args.max_cost_usd,
         )
     except ValueError as error:
         parser.error(str(error))
     print(token)
+    return 0
+
+
+def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .usage_report import report
+
+    path = args.db or os.environ.get("USAGE_DB") or "usage.sqlite3"
+    try:
+        print(report(path, args.by, args.since, args.until, args.format), end="")
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     return 0
 
 
@@ -101,9 +135,7 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
         tls.load_cert_chain(tls_cert, tls_key)
     scheme = "wss" if tls else "ws"
     settings = Settings.from_mapping(os.environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     print(
         f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
         f"(default provider: {settings.default_provider}); "
@@ -114,7 +146,11 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
     # SIGTERM (or Ctrl-C): stop listening, tell every client and close every session
     # (server.py's on_shutdown), then exit, all within SHUTDOWN_TIMEOUT_SECONDS.
     _, handlers_timeout = shutdown_budget(settings)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)  # opens (creates, migrates) the usage ledger, reads PRICES_FILE
+    except (OSError, sqlite3.Error, PricesError, ValueError) as error:
+        print(f"realtime-gateway: cannot start: {error}", file=sys.stderr)
+        return 2
     _freeze_startup_objects()
     web.run_app(
         app,

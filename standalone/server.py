@@ -1,8 +1,8 @@
 """The aiohttp application: routes requests, upgrades realtime ones, owns the upstream client.
 
-It also keeps what is per process: the admission bookkeeping (:class:`shared.admission.Admission`)
-and the live sessions, so that a shutdown (SIGTERM) can tell every client and close every provider
-connection before the process exits.
+It also keeps what is per process: the admission bookkeeping (:class:`shared.admission.Admission`),
+the live sessions, so that a shutdown (SIGTERM) can tell every client and close every provider
+connection before the process exits, and the accounting (ledger, prices, ``GET /metrics``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
 from shared.routes import HttpAnswer, http_answer
-from shared.stats import STATS_PATH, Figure, stats_answer
+from shared.stats import METRICS_PATH, STATS_PATH, Figure, metrics_refusal, stats_answer
+from shared.usage.meter import UsageMeter
 
+from .accounting import Accounting
 from .client_socket import upgrade_answer
+from .metrics import CONTENT_TYPE
 from .session import StandaloneSession
 
 logger = logging.getLogger("realtime_gateway")
@@ -42,6 +45,9 @@ class LiveSessions:
 
 SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
+ACCOUNTING = web.AppKey("accounting", Accounting)
+# On shutdown, how long the usage ledger gets to write what is queued.
+LEDGER_FLUSH_SECONDS = 5.0
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -55,6 +61,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
+    if request.path == METRICS_PATH:
+        refused = metrics_refusal(request.method, headers, settings)
+        if refused is not None:
+            return _respond(refused)
+        metrics = request.app[ACCOUNTING].metrics.render()
+        return web.Response(body=metrics, headers={"Content-Type": CONTENT_TYPE})
     wants_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     answer = http_answer(request.method, request.path, wants_websocket)
     if answer is not None:
@@ -70,9 +82,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     upgrade = upgrade_answer(request, plan.subprotocol)
     if isinstance(upgrade, HttpAnswer):  # not a valid WebSocket handshake
         return _respond(upgrade)
-    # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+    # Over a budget or a limit, the socket is still accepted: the client is told why (error event,
+    # close 1008 or 1013).
+    accounting = request.app[ACCOUNTING]
+    plan, spent_today = await accounting.admit(plan)
     plan, ticket = live.admission.admit_plan(plan, asyncio.get_running_loop().time())
-    session = StandaloneSession(plan, settings)
+
+    def meter(now: float) -> UsageMeter:
+        return accounting.meter(plan, now, spent_today)
+
+    session = StandaloneSession(plan, settings, meter, accounting.record)
     live.sessions.add(session)
     try:
         return await session.run(request, upgrade)
@@ -133,10 +152,18 @@ async def _close_sessions(app: web.Application) -> None:
             session.abort()
 
 
+async def _close_ledger(app: web.Application) -> None:
+    """After every session has ended (and handed over its final record): write them all out."""
+    await asyncio.get_running_loop().run_in_executor(None, app[ACCOUNTING].close, LEDGER_FLUSH_SECONDS)
+
+
 def create_app(settings: Settings) -> web.Application:
+    """The application; the usage ledger is opened (created, migrated) here, at start."""
     app = web.Application()
     app[SETTINGS] = settings
-    app[LIVE] = LiveSessions(Admission(settings))
+    live = app[LIVE] = LiveSessions(Admission(settings))
+    app[ACCOUNTING] = Accounting(settings, lambda: (session.relay.meter for session in live.sessions))
     app.on_shutdown.append(_close_sessions)
+    app.on_cleanup.append(_close_ledger)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app

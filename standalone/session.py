@@ -24,13 +24,16 @@ futures or locks, and order is kept because nothing runs in between.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
-from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from shared.actions import Action, CloseClient, CloseUpstream, RecordUsage, SendToClient, SendToUpstream
 from shared.config import Settings
 from shared.handshake import SessionPlan
 from shared.relay import Relay, UpstreamFailure
+from shared.usage.meter import UsageMeter
+from shared.usage.record import UsageRecord
 
 from .client_socket import ClientSocket
 from .upstream_socket import UpstreamSocket, connect, unreachable_detail
@@ -44,10 +47,19 @@ STALL_SECONDS = 0.5
 class StandaloneSession:
     """Carries out one :class:`Relay` between a client socket and a provider socket."""
 
-    def __init__(self, plan: SessionPlan, settings: Settings) -> None:
+    def __init__(
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        meter: Callable[[float], UsageMeter] | None = None,
+        record: Callable[[UsageRecord], None] | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._settings = settings
-        self.relay = Relay(plan, settings, self._loop.time())
+        now = self._loop.time()
+        # Accounting: ``meter`` makes the session's meter at its start, ``record`` takes its records.
+        self.relay = Relay(plan, settings, now, meter=meter(now) if meter is not None else None)
+        self._record = record
         # Frames between the relay's limit and twice it get an error event from the relay; beyond
         # that the socket is closed with 1009 before the whole frame is buffered.
         self.client = ClientSocket(
@@ -102,7 +114,7 @@ class StandaloneSession:
 
     def shut_down(self) -> None:
         """The server is going down: the client is told (``server_shutting_down``, 1001), both close."""
-        self._execute(self.relay.shutting_down())
+        self._execute(self.relay.shutting_down(self._loop.time()))
 
     def abort(self) -> None:
         """Drop both connections now (the shutdown deadline passed)."""
@@ -122,29 +134,31 @@ class StandaloneSession:
             else:
                 self._execute(relay.client_binary(data, self._loop.time()))
         else:
-            self._execute(relay.upstream_frame(data))
+            self._execute(relay.upstream_frame(data, self._loop.time()))
 
     def on_close_frame(self, socket: PeerSocket, code: int | None, reason: str) -> None:
         if socket is self.client:
-            self._execute(self.relay.client_closed(code, reason))
+            self._execute(self.relay.client_closed(code, reason, self._loop.time()))
         else:
-            self._execute(self.relay.upstream_closed(code, reason))
+            self._execute(self.relay.upstream_closed(code, reason, self._loop.time()))
 
     def on_lost(self, socket: PeerSocket, unresponsive: bool) -> None:
         relay = self.relay
+        now = self._loop.time()
         if socket is self.client:
             if unresponsive:
-                self._execute(relay.client_unresponsive())
+                self._execute(relay.client_unresponsive(now))
             else:
-                self._execute(relay.client_closed(close_code_of(socket)))
+                self._execute(relay.client_closed(close_code_of(socket), now=now))
             self._after_client_lost()
         elif unresponsive:
             # While the client was not draining, the provider was not being read: its pong may be
             # sitting unread, and the client is the one to blame.
             window = self._settings.ping_interval_seconds + self._settings.ping_timeout_seconds
-            self._execute(relay.upstream_unresponsive(client_stalled=self._client_stalled_within(window)))
+            stalled = self._client_stalled_within(window)
+            self._execute(relay.upstream_unresponsive(client_stalled=stalled, now=now))
         else:
-            self._execute(relay.upstream_closed(close_code_of(socket)))
+            self._execute(relay.upstream_closed(close_code_of(socket), now=now))
         self._finish_if_done()
 
     def on_upstream_open(self, upstream: UpstreamSocket) -> None:
@@ -153,7 +167,7 @@ class StandaloneSession:
     def on_upstream_refused(
         self, upstream: UpstreamSocket, failure: UpstreamFailure, status: int | None, detail: str
     ) -> None:
-        self._execute(self.relay.upstream_failed(failure, status, detail))
+        self._execute(self.relay.upstream_failed(failure, status, detail, self._loop.time()))
         self._finish_if_done()
 
     # -- the provider connection ------------------------------------------------------------------------
@@ -163,8 +177,9 @@ class StandaloneSession:
             await connect(upstream)
         except (TimeoutError, OSError) as exc:
             upstream.lost = True
+            detail = unreachable_detail(exc)
             self._execute(
-                self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=unreachable_detail(exc))
+                self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=detail, now=self._loop.time())
             )
 
     def _connect_done(self, task: asyncio.Task[None]) -> None:
@@ -210,6 +225,8 @@ class StandaloneSession:
                 client.close(action.code, action.reason)
             elif type(action) is CloseUpstream:
                 self._close_upstream(action.code, action.reason)
+            elif type(action) is RecordUsage and self._record is not None:
+                self._record(action.record)
         if client.writing_paused or (upstream is not None and upstream.writing_paused):
             self._hold_back()
         if self.relay.next_deadline() != self._armed_deadline:

@@ -5,20 +5,27 @@ it. Our entry lives in ``worker/`` but imports ``shared`` from beside it, and po
 ``base_dir`` at the repository would bundle the tests, the standalone server and ``node_modules``
 too. So wrangler's ``[build]`` step runs this script, which lays out only what the Worker runs,
 mirroring the repository (``entry.py`` at the top, ``shared`` and ``worker`` as packages).
+
+A Worker reads no files, so a PRICES_FILE in the build's environment is checked and written into the
+bundle as a module, ``shared/usage/bundled_prices.py``, which the Worker's accounting loads.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "build" / "worker"
 PACKAGES = ("shared", "worker")
 NOT_BUNDLED = {Path(__file__).name}
+PRICES_MODULE = Path("shared") / "usage" / "bundled_prices.py"
 
 
-def build(bundle: Path = BUNDLE) -> Path:
+def build(bundle: Path = BUNDLE, prices_file: str | None = None) -> Path:
+    """Lay out ``bundle``; with ``prices_file`` (PRICES_FILE), its prices go in as a module."""
     if bundle.exists():
         shutil.rmtree(bundle)
     bundle.mkdir(parents=True)
@@ -30,8 +37,24 @@ def build(bundle: Path = BUNDLE) -> Path:
             target = bundle / source.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    if prices_file:
+        bundle_prices(Path(prices_file), bundle / PRICES_MODULE)
     return bundle
 
 
+def bundle_prices(source: Path, target: Path) -> None:
+    """Write ``source``'s price table into the module ``target``, once it has been checked."""
+    from shared.usage.prices import parse_prices
+
+    text = source.read_text(encoding="utf-8")
+    parse_prices(text)  # a bad file fails the build, not the Worker's first session
+    target.write_text(
+        f'"""PRICES_FILE ({source.name}) as it was when the bundle was built."""\n\nPRICES_TOML = {text!r}\n',
+        encoding="utf-8",
+    )
+
+
 if __name__ == "__main__":
-    print(f"worker bundle: {build().relative_to(ROOT)}")
+    sys.path.insert(0, str(ROOT))  # run as a script by wrangler's [build]: shared is beside worker/
+    bundle = build(prices_file=os.environ.get("PRICES_FILE") or None)
+    print(f"worker bundle: {bundle.relative_to(ROOT)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from urllib.parse import urlsplit
 
@@ -12,14 +11,18 @@ from shared.admission import Admission
 from shared.auth import TOKENS_PATH, token_answer
 from shared.config import Settings
 from shared.handshake import plan_session
+from shared.logs import configure_logging
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, stats_answer
+from shared.usage.meter import UsageMeter
+from worker.accounting import SessionRecords, WorkerAccounting
 from worker.session import WorkerSession
 
 _settings: Settings | None = None
 # Sessions open in this isolate, per subject, and each subject's recent starts. Cloudflare runs many
 # isolates, so MAX_SESSIONS and the per-subject limits hold per isolate, not across the deployment.
 _admission: Admission | None = None
+_accounting: WorkerAccounting | None = None
 
 
 def admission_for(settings: Settings) -> Admission:
@@ -28,6 +31,14 @@ def admission_for(settings: Settings) -> Admission:
     if _admission is None:
         _admission = Admission(settings)
     return _admission
+
+
+def accounting_for(settings: Settings) -> WorkerAccounting:
+    """The isolate's prices (its ledger is each request's ``USAGE_DB`` binding)."""
+    global _accounting
+    if _accounting is None:
+        _accounting = WorkerAccounting(settings)
+    return _accounting
 
 
 def settings_from_env(env: object) -> Settings:
@@ -43,7 +54,8 @@ def settings_from_env(env: object) -> Settings:
             if isinstance(value, str):  # vars and secrets are strings; other bindings are not
                 values[name] = value
         _settings = Settings.from_mapping(values)
-        logging.basicConfig(level=_settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+        # Workers Logs reads the fields of a JSON line: the per-session usage line is JSON either way.
+        configure_logging(_settings, "%(levelname)s %(name)s %(message)s", usage_as_json=True)
     return _settings
 
 
@@ -66,10 +78,24 @@ class Default(WorkerEntrypoint):
         plan = plan_session(url.path, url.query, headers, settings, time.time())
         if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
             return _respond(plan)
-        # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+        # Over a budget or a limit, the socket is still accepted: the client is told why (error event,
+        # close 1008 or 1013).
+        accounting, ledger = accounting_for(settings), WorkerAccounting.ledger(self.env)
+        plan, spent_today = await accounting.admit(plan, ledger)
         admission = admission_for(settings)
         plan, ticket = admission.admit_plan(plan, time.monotonic())
-        session = WorkerSession(plan, settings, on_end=lambda: admission.release(ticket))
+
+        def meter(now: float) -> UsageMeter:
+            return accounting.meter(plan, now, spent_today)
+
+        records = SessionRecords(ledger, self.ctx.waitUntil) if ledger is not None else None
+        session = WorkerSession(
+            plan,
+            settings,
+            on_end=lambda: admission.release(ticket),
+            meter=meter,
+            record=records.write if records is not None else None,
+        )
         pending = session.start()
         if pending is not None:
             self.ctx.waitUntil(pending)

@@ -21,10 +21,12 @@ from typing import Any
 from js import AbortController, Object, WebSocketPair, clearTimeout, fetch, setTimeout
 from pyodide.ffi import JsException, JsProxy, create_once_callable, create_proxy, to_js
 
-from shared.actions import Action, CloseClient, CloseUpstream, SendToClient, SendToUpstream
+from shared.actions import Action, CloseClient, CloseUpstream, RecordUsage, SendToClient, SendToUpstream
 from shared.config import Settings
 from shared.handshake import SessionPlan
 from shared.relay import Relay, UpstreamFailure
+from shared.usage.meter import UsageMeter
+from shared.usage.record import UsageRecord
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -51,9 +53,17 @@ class WorkerSession:
     """Carries out one :class:`Relay` over workerd's server-side socket and an outbound one."""
 
     def __init__(
-        self, plan: SessionPlan, settings: Settings, on_end: Callable[[], None] | None = None
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        on_end: Callable[[], None] | None = None,
+        meter: Callable[[float], UsageMeter] | None = None,
+        record: Callable[[UsageRecord], None] | None = None,
     ) -> None:
-        self.relay = Relay(plan, settings, _now())
+        now = _now()
+        # Accounting: ``meter`` makes the session's meter at its start, ``record`` takes its records.
+        self.relay = Relay(plan, settings, now, meter=meter(now) if meter is not None else None)
+        self._record = record
         self._on_end = on_end  # called once, when the session is over (admission release)
         # ``{0: client, 1: server}``: the client end goes back in the 101, the server end is ours.
         client_end, server_end = WebSocketPair.new().object_values()
@@ -87,17 +97,17 @@ class WorkerSession:
 
     def _on_client_close(self, event: JsProxy) -> None:
         code, reason = getattr(event, "code", None), getattr(event, "reason", "") or ""
-        self._execute(self.relay.client_closed(code, reason))
+        self._execute(self.relay.client_closed(code, reason, _now()))
         _close_quietly(self._client, 1000, "")  # completes the closing handshake
         self._end()
 
     def _on_upstream_message(self, event: JsProxy) -> None:
-        self._execute(self.relay.upstream_frame(_frame(event.data)))
+        self._execute(self.relay.upstream_frame(_frame(event.data), _now()))
 
     def _on_upstream_close(self, event: JsProxy) -> None:
         code = getattr(event, "code", None)
         code = None if event.type == "error" else code
-        self._execute(self.relay.upstream_closed(code, getattr(event, "reason", "") or ""))
+        self._execute(self.relay.upstream_closed(code, getattr(event, "reason", "") or "", _now()))
 
     async def _open_upstream(self) -> None:
         request = self.relay.upstream_request
@@ -110,12 +120,15 @@ class WorkerSession:
         try:
             response = await fetch(_http_url(request.url), options)
         except Exception:  # JsException or pyodide.http.AbortError: the text may hold the URL
-            self._execute(self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail="connection failed"))
+            failed = self.relay.upstream_failed(
+                UpstreamFailure.UNREACHABLE, detail="connection failed", now=_now()
+            )
+            self._execute(failed)
             return
         upstream = response.webSocket
         if not upstream:  # JS null: the provider answered the upgrade with a plain HTTP response
             failure = UpstreamFailure.PROTOCOL if response.status == 101 else UpstreamFailure.REJECTED
-            self._execute(self.relay.upstream_failed(failure, response.status))
+            self._execute(self.relay.upstream_failed(failure, response.status, now=_now()))
             return
         upstream.binaryType = "arraybuffer"
         self._listen(upstream, self._on_upstream_message, self._on_upstream_close)
@@ -139,6 +152,8 @@ class WorkerSession:
                     _close_quietly(self._upstream, action.code, action.reason)
                 elif self._handshake is not None:
                     self._handshake.abort()  # still connecting: drop the provider's handshake
+            elif isinstance(action, RecordUsage) and self._record is not None:
+                self._record(action.record)
         if self.relay.closed:
             self._end()
         elif self.relay.next_deadline() != self._armed_deadline:

@@ -100,17 +100,21 @@ def migrations_from(version: int | None) -> list[tuple[int, tuple[str, ...]]]:
     return [(index + 1, MIGRATIONS[index]) for index in range(current, SCHEMA_VERSION)]
 
 
-def _upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+def _upsert(table: str, columns: Sequence[str], key: Sequence[str], when: str = "") -> str:
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
     updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name not in key)
     return (
         f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}{when}"
     )
 
 
-UPSERT_SESSION = _upsert("usage_sessions", LEDGER_FIELDS, ("session_id",))
+# A checkpoint written late (writes are not ordered across a Worker's requests) never replaces the
+# final row.
+UPSERT_SESSION = _upsert(
+    "usage_sessions", LEDGER_FIELDS, ("session_id",), " WHERE usage_sessions.final = 0 OR excluded.final = 1"
+)
 UPSERT_RESPONSE = _upsert("usage_responses", RESPONSE_FIELDS, ("session_id", "seq"))
 
 Value = str | int | float | None
@@ -209,7 +213,7 @@ def summary_query(by: str, since: str | None = None, until: str | None = None) -
         where.append("started_at < ?")
         parameters.append(until)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    group = "" if by == "session" else f" GROUP BY {', '.join(keys)}"
+    group = " GROUP BY session_id" if by == "session" else f" GROUP BY {', '.join(keys)}"
     order = "started_at, session_id" if by == "session" else ", ".join(keys)
     columns = ", ".join([*keys, *sums])
     return f"SELECT {columns} FROM usage_sessions{clause}{group} ORDER BY {order}", tuple(parameters)

@@ -47,14 +47,15 @@ def usage_session_id() -> str:
 
 
 class _Response:
-    """A response in flight: when it was asked for, when its first output came."""
+    """A response in flight: when it was asked for, whether its first output and first audio came."""
 
-    __slots__ = ("first_delta", "requested", "response_id")
+    __slots__ = ("first_delta", "heard", "requested", "response_id")
 
     def __init__(self, requested: float, response_id: str | None) -> None:
         self.requested = requested
         self.response_id = response_id
         self.first_delta: float | None = None
+        self.heard = False  # its first audio delta came
 
 
 class UsageMeter:
@@ -248,8 +249,10 @@ class UsageMeter:
                 padding = (data[end - 1] == "=") + (data[end - 2] == "=")
                 self._out_bytes += base64_size(end - start, padding)
         response = self._response
-        if response is not None and response.first_delta is None:
-            response.first_delta = self.now
+        if response is not None and not response.heard:
+            response.heard = True
+            if response.first_delta is None:
+                response.first_delta = self.now
             self._sink.first_audio(self.now - response.requested)
         return False
 

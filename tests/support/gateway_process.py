@@ -49,7 +49,8 @@ class GatewayProcess:
             self.process.wait(10)
 
 
-def command_for(runtime: str, port: int) -> list[str]:
+def command_for(runtime: str, port: int, d1: dict[str, Path] | None = None) -> list[str]:
+    """The command that starts ``runtime``; ``d1`` binds D1 databases (SQLite files) on the Worker."""
     if runtime == "standalone":
         return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if runtime == "worker":
@@ -64,6 +65,7 @@ def command_for(runtime: str, port: int) -> list[str]:
             *("--python-modules", str(ROOT / "python_modules")),
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
+            *(f"--d1={name}={file}" for name, file in (d1 or {}).items()),
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
@@ -85,13 +87,20 @@ def runtime_missing(runtime: str) -> str | None:
     return None
 
 
-def start_gateway(runtime: str, env: dict[str, str], log_path: Path) -> GatewayProcess:
-    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers."""
+def start_gateway(
+    runtime: str, env: dict[str, str], log_path: Path, d1: dict[str, Path] | None = None
+) -> GatewayProcess:
+    """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
+
+    The standalone server's usage ledger goes beside the log unless ``env`` names one (USAGE_DB);
+    ``d1`` binds D1 databases on the Worker.
+    """
     port = free_port()
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
+    base_env["USAGE_DB"] = str(log_path.with_name("usage.sqlite3"))
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command_for(runtime, port),
+        command_for(runtime, port, d1),
         cwd=ROOT,
         env={**base_env, "LOG_LEVEL": "DEBUG", **env},
         stdout=log,
