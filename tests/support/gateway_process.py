@@ -49,15 +49,18 @@ class GatewayProcess:
             self.process.wait(10)
 
 
-def command_for(runtime: str, port: int, d1: dict[str, Path] | None = None) -> list[str]:
-    """The command that starts ``runtime``; ``d1`` binds D1 databases (SQLite files) on the Worker."""
+def command_for(
+    runtime: str, port: int, d1: dict[str, Path] | None = None, bundle: Path | None = None
+) -> list[str]:
+    """The command that starts ``runtime``; ``d1`` binds D1 databases (SQLite files) on the Worker,
+    whose bundle is ``bundle`` (default: the one built from the tree)."""
     if runtime == "standalone":
         return [sys.executable, "-m", "standalone.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if runtime == "worker":
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
         # upper-case environment variables, as `wrangler dev` vars are.
-        bundle = worker_bundle()
+        bundle = bundle or worker_bundle()
         return [
             "node",
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
@@ -93,14 +96,20 @@ def start_gateway(
     """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
 
     The standalone server's usage ledger goes beside the log unless ``env`` names one (USAGE_DB);
-    ``d1`` binds D1 databases on the Worker.
+    ``d1`` binds D1 databases on the Worker. A PRICES_FILE in ``env`` goes into a Worker bundle of
+    its own, built beside the log, as wrangler's build step puts it into a deployed one.
     """
     port = free_port()
+    bundle = None
+    if runtime == "worker" and env.get("PRICES_FILE"):
+        from worker.build_bundle import build
+
+        bundle = build(log_path.with_name("worker-bundle"), prices_file=env["PRICES_FILE"])
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     base_env["USAGE_DB"] = str(log_path.with_name("usage.sqlite3"))
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command_for(runtime, port, d1),
+        command_for(runtime, port, d1, bundle),
         cwd=ROOT,
         env={**base_env, "LOG_LEVEL": "DEBUG", **env},
         stdout=log,
