@@ -233,19 +233,16 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
-        meter = self.meter
-        if meter is not None:
-            meter.client_frame(data, now)
         limit = self.settings.max_client_message_bytes
         size = oversize(data, limit)
         if size is not None:
-            return self._report(too_large_error(size, limit))
+            return self._report(too_large_error(size, limit), data, now)
         try:
             event = parse_client_event(data)
         except RejectedFrame as rejected:
-            return self._report(rejected.error)
-        if meter is not None:
-            meter.client_event(event, now)
+            return self._report(rejected.error, data, now)
+        if self.meter is not None:
+            self.meter.client_event(data, event, now)
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
@@ -259,9 +256,7 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
-        if self.meter is not None:
-            self.meter.client_frame(data, now)
-        return self._report(binary_frame_error())
+        return self._report(binary_frame_error(), data, now)
 
     def upstream_frame(self, data: str | bytes, now: float | None = None) -> list[Action]:
         """A frame from the provider: relayed to the client in order, translated if it must be."""
@@ -536,9 +531,13 @@ class Relay:
 
     # -- accounting --------------------------------------------------------------------------------
 
-    def _report(self, error: GatewayError) -> list[Action]:
-        """An error event for a frame the client sent; the session goes on."""
+    def _report(
+        self, error: GatewayError, frame: str | bytes | None = None, now: float | None = None
+    ) -> list[Action]:
+        """An error event for a ``frame`` the client sent, not relayed; the session goes on."""
         if self.meter is not None:
+            if frame is not None and now is not None:
+                self.meter.client_frame(frame, now)
             self.meter.error(error.code)
         return self._to_client(error.to_event())
 

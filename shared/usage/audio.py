@@ -30,7 +30,8 @@ def base64_size(length: int, padding: int) -> int:
 
 def decoded_size(text: str) -> int:
     """Bytes the base64 ``text`` decodes to, without decoding it."""
-    return len(text) * 3 // 4 - (text[-2:] == "==") - (text[-1:] == "=")
+    size = len(text)
+    return size * 3 // 4 - (size > 0 and text[size - 1] == "=") - (size > 1 and text[size - 2] == "=")
 
 
 def bytes_per_second(audio_format: Any) -> int | None:

@@ -22,16 +22,21 @@ from typing import Any
 
 from ..config import PROVIDER_NAMES, Settings
 from ..handshake import SessionPlan
-from .audio import PCM16_24K_BYTES_PER_SECOND, base64_size, decoded_size, session_formats
+from .audio import PCM16_24K_BYTES_PER_SECOND, base64_size, session_formats
 from .budget import Budget, BudgetEvent
 from .counts import TokenCounts
 from .prices import Price, PriceTable
 from .record import ResponseRecord, UsageRecord, iso_utc
 from .sink import NULL_SINK, OTHER_MODEL, UsageSink
 
-# The event type of a provider frame: the first "type" key within its first characters.
+# The event type of a provider frame: the first "type" key within its first characters. OpenAI's
+# frames are compact JSON with the type first, read without the regular expression.
 _TYPE = re.compile(r'"type"\s*:\s*"([^"\\]{1,64})"').search
 TYPE_WINDOW = 160
+_COMPACT_TYPE = '{"type":"'
+_COMPACT_DELTA = '"delta":"'
+# The hottest provider frame, as OpenAI sends it: compact, the type first, the delta last.
+_OPENAI_AUDIO_DELTA = '{"type":"response.output_audio.delta",'
 
 # Client events whose ``audio`` is input audio (realtime, GPT-Live, translations).
 _APPENDS = frozenset(
@@ -110,18 +115,22 @@ class UsageMeter:
     # -- what the relay reports ------------------------------------------------------------------
 
     def client_frame(self, data: str | bytes, now: float) -> None:
-        """A message from the client, whatever becomes of it."""
+        """A message from the client that the relay refused."""
         self.now = now
         self.client_frames += 1
         self.client_bytes += len(data) if type(data) is bytes or data.isascii() else _utf8_size(data)
 
-    def client_event(self, event: dict[str, Any], now: float) -> None:
-        """A client event the relay accepted (relayed, held, or given to the simulator)."""
+    def client_event(self, data: str, event: dict[str, Any], now: float) -> None:
+        """A client event the relay accepted (relayed, held, or given to the simulator), and its frame."""
+        self.now = now
+        self.client_frames += 1
+        self.client_bytes += len(data) if data.isascii() else _utf8_size(data)
         kind = event.get("type")
         if kind in _APPENDS:
             audio = event.get("audio")
-            if type(audio) is str:
-                self._in_bytes += decoded_size(audio)
+            if type(audio) is str and audio:
+                size = len(audio)
+                self._in_bytes += size * 3 // 4 - (audio[size - 1] == "=") - (audio[size - 2] == "=")
         elif kind in _REQUESTS:
             self._request = now
 
@@ -133,12 +142,28 @@ class UsageMeter:
         if type(data) is not str:
             self.provider_bytes += len(data)
             return False
-        self.provider_bytes += len(data) if data.isascii() else _utf8_size(data)
-        match = _TYPE(data, 0, TYPE_WINDOW)
-        if match is None:
-            return False
-        handler = _PROVIDER_EVENTS.get(match[1])
-        return False if handler is None else handler(self, data, match.end())
+        size = len(data)
+        self.provider_bytes += size if data.isascii() else _utf8_size(data)
+        if data.startswith(_OPENAI_AUDIO_DELTA) and data[size - 1] == "}" and data[size - 2] == '"':
+            # The delta last: base64 holds no quote, so the last quote before the end opens it.
+            start = data.rfind('"', 38, size - 2) + 1
+            if data.startswith(_COMPACT_DELTA, start - 9):
+                padding = (data[size - 3] == "=") + (data[size - 4] == "=")
+                self._out_bytes += (size - 2 - start) * 3 // 4 - padding
+                response = self._response
+                if response is not None and not response.heard:
+                    self._first_audio(response)
+                return False
+        if data.startswith(_COMPACT_TYPE):
+            end = data.find('"', 9, TYPE_WINDOW)
+            kind, at = data[9:end], end + 1
+        else:
+            match = _TYPE(data, 0, TYPE_WINDOW)
+            if match is None:
+                return False
+            kind, at = match[1], match.end()
+        handler = _PROVIDER_EVENTS.get(kind)
+        return False if handler is None else handler(self, data, at)
 
     def connected(self, now: float) -> None:
         """The provider's WebSocket handshake completed."""
@@ -241,20 +266,27 @@ class UsageMeter:
     # -- provider events (each returns whether the cost may have moved) -----------------------------
 
     def _audio_delta(self, data: str, at: int) -> bool:
-        key = data.find('"delta"', at)
-        if key >= 0:
-            start = data.find('"', key + 7) + 1
+        # Base64 holds no quote: the delta is what lies between the quotes after its key. OpenAI
+        # sends it last, so it is found from the end; anywhere else, from the key.
+        end = len(data) - 2
+        start = data.rfind('"', at, end) + 1 if data.endswith('"}') else 0
+        if not (start and data.startswith(_COMPACT_DELTA, start - 9)):
+            key = data.find('"delta"', at)
+            start = data.find('"', key + 7) + 1 if key >= 0 else 0
             end = data.find('"', start) if start else -1
-            if end > 0:
-                padding = (data[end - 1] == "=") + (data[end - 2] == "=")
-                self._out_bytes += base64_size(end - start, padding)
+        if end > 0:
+            padding = (data[end - 1] == "=") + (data[end - 2] == "=")
+            self._out_bytes += base64_size(end - start, padding)
         response = self._response
         if response is not None and not response.heard:
-            response.heard = True
-            if response.first_delta is None:
-                response.first_delta = self.now
-            self._sink.first_audio(self.now - response.requested)
+            self._first_audio(response)
         return False
+
+    def _first_audio(self, response: _Response) -> None:
+        response.heard = True
+        if response.first_delta is None:
+            response.first_delta = self.now
+        self._sink.first_audio(self.now - response.requested)
 
     def _output_delta(self, data: str, at: int) -> bool:
         response = self._response

@@ -267,6 +267,23 @@ def test_beta_and_live_audio_deltas_count_too() -> None:
     assert meter.record().output_audio_seconds == 0.2
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        json.dumps({"type": "response.output_audio.delta", "delta": "AAAAAAAA", "item_id": "i"}),  # spaced
+        '{"type":"response.output_audio.delta","delta":"AAAAAAAA","content_index":0}',  # not last
+        '{"event_id":"e","type":"response.output_audio.delta","delta":"AAAAAAAA"}',  # type not first
+        '{"type":"response.output_audio.delta","item_id":"i","delta" : "AAAAAAAA"}',  # spaced key
+        '{"type":"response.output_audio.delta","delta":"AAAAAAAA"}',
+    ],
+)
+def test_an_audio_delta_is_measured_however_it_is_serialized(frame: str) -> None:
+    relay, meter = metered()
+    relay.upstream_frame(frame, T0 + 1)
+    relay.upstream_frame(audio_delta(bytes(4799)), T0 + 1)  # padded base64
+    assert meter.output_audio_seconds == (6 + 4799) / 48000
+
+
 def test_frames_and_bytes_are_counted_each_way_by_payload_size() -> None:
     relay, meter = metered()
     text = event(
