@@ -214,8 +214,8 @@ class Settings(BaseModel):
     gateway_admin_key: SecretStr | None = Field(
         None,
         alias="GATEWAY_ADMIN_KEY",
-        description="Authorizes POST /v1/tokens (Authorization: Bearer <key>); unset: no one can "
-        "mint tokens over HTTP.",
+        description="Authorizes POST /v1/tokens, GET /debug/stats and GET /metrics (Authorization: "
+        "Bearer <key>); unset: no one can mint tokens over HTTP, the stats are off, the metrics open.",
     )
     auth_mode: AuthMode | None = Field(
         None,

@@ -22,14 +22,20 @@ from dataclasses import dataclass, replace
 from ..config import Settings
 from ..errors import CloseCode, GatewayError
 from ..handshake import SessionPlan
+from ..limits import LIMIT_COUNTERS, LimitCounters
 from .prices import PriceTable
 
 WARNING_FRACTION = 0.8
 
 
 def usd(amount: float) -> str:
-    """``$0.50``, or more digits for amounts under a cent (``$0.0036``)."""
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.2g}"
+    """``$12.50``, ``$0.50``; under a dollar, up to four decimals (``$0.013``, ``$0.0116``)."""
+    if amount >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    if amount < 0.0001:
+        return "$" + f"{amount:.8f}".rstrip("0")
+    decimals = f"{amount:.4f}".rstrip("0").split(".")[1]
+    return f"${amount:.{max(2, len(decimals))}f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +124,11 @@ class Budget:
 
 
 def budget_plan(
-    plan: SessionPlan, settings: Settings, prices: PriceTable, spent_today: float = 0.0
+    plan: SessionPlan,
+    settings: Settings,
+    prices: PriceTable,
+    spent_today: float = 0.0,
+    counters: LimitCounters = LIMIT_COUNTERS,
 ) -> SessionPlan:
     """``plan``, or a plan carrying the refusal (reported on the accepted socket, close 1008) when a
     budget applies and the subject has spent its day, or the model has no price to count it by.
@@ -132,7 +142,9 @@ def budget_plan(
     if not budget.active:
         return plan
     error = budget.refusal()
-    if error is None and prices.get(plan.model) is None:
+    if error is not None:
+        counters.hit("budget_exceeded", f"limit=BUDGET_USD_PER_SUBJECT_PER_DAY subject={plan.subject!r}")
+    elif prices.get(plan.model) is None:
         error = GatewayError(
             "model_not_priced",
             f"Model {plan.model!r} has no price on this gateway, so the budget this session runs under "

@@ -6,22 +6,27 @@ the test can work out by hand. Time is a number the test passes in.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import hmac
 import json
 import logging
 import sqlite3
+import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
 from shared.actions import Action, CloseClient, CloseUpstream, RecordUsage, SendToClient, SendToUpstream
+from shared.auth import token_answer
 from shared.config import Settings
 from shared.handshake import SessionPlan, plan_session
 from shared.limits import LimitCounters
 from shared.logs import JsonFormatter, Structured
 from shared.relay import Relay, State, UpstreamFailure
-from shared.tokens import mint
+from shared.tokens import TokenError, mint, verify
 from shared.usage.audio import bytes_per_second, decoded_size, session_formats
 from shared.usage.budget import Budget, budget_plan
 from shared.usage.counts import TokenCounts
@@ -560,7 +565,9 @@ def test_a_subject_over_its_day_or_an_unpriced_model_under_a_budget_is_refused_a
     prices = PriceTable()
     plan = plan_of(settings, max_session_seconds=60)
     assert budget_plan(plan, settings, prices, spent_today=1.99) is plan
-    refused = budget_plan(plan, settings, prices, spent_today=2.0)
+    counters = LimitCounters()
+    refused = budget_plan(plan, settings, prices, spent_today=2.0, counters=counters)
+    assert counters.totals() == {"budget_exceeded": 1}
     assert refused.error is not None
     assert refused.error.code == "budget_exceeded"
     assert (refused.error_close_code, refused.upstream) == (1008, None)
@@ -694,3 +701,165 @@ def test_json_lines_have_time_level_logger_message_and_tracebacks() -> None:
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     assert "RuntimeError: boom" in json.loads(formatter.format(failed))["exception"]
     assert str(Structured("session usage", {"a": 1})) == 'session usage {"a":1}'
+
+
+# -- the max_cost_usd claim ------------------------------------------------------------------------------
+
+
+def test_a_token_carries_max_cost_usd_as_mcu() -> None:
+    token = mint(SECRET, subject="alice", now=WALL, ttl_seconds=600, max_cost_usd=0.5)
+    payload = json.loads(base64.urlsafe_b64decode(token[4:].split(".")[0] + "=="))
+    assert payload["mcu"] == 0.5
+    assert verify(token, SECRET, WALL).max_cost_usd == 0.5
+    assert verify(mint(SECRET, subject="a", now=WALL, ttl_seconds=60), SECRET, WALL).max_cost_usd is None
+    for bad in (0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="max_cost_usd"):
+            mint(SECRET, subject="alice", now=WALL, ttl_seconds=600, max_cost_usd=bad)
+
+
+@pytest.mark.parametrize("mcu", ['"0.5"', "0", "-1", "true", "[1]"])
+def test_a_signed_payload_with_a_bad_mcu_is_refused(mcu: str) -> None:
+    body = f'{{"v":1,"sub":"a","iat":{int(WALL)},"exp":{int(WALL) + 60},"nce":"n","mcu":{mcu}}}'
+    signed = "rgw_" + base64.urlsafe_b64encode(body.encode()).rstrip(b"=").decode()
+    signature = hmac.new(SECRET.encode(), signed.encode(), "sha256").digest()
+    token = f"{signed}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    with pytest.raises(TokenError) as refused:
+        verify(token, SECRET, WALL)
+    assert refused.value.code == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [(0.5, 200), (3, 200), (0, 400), (-0.5, 400), (10_001, 400), ("0.5 USD", 400), (None, 200)],
+)
+def test_post_tokens_takes_max_cost_usd(value: Any, status: int) -> None:
+    settings = settings_of(GATEWAY_ADMIN_KEY="usage-admin")
+    body = {"subject": "alice"} if value is None else {"subject": "alice", "max_cost_usd": value}
+    answer = token_answer(
+        "POST", "/v1/tokens", {"authorization": "Bearer usage-admin"}, json.dumps(body), settings, WALL
+    )
+    assert answer.status == status, answer.body
+    if status == 200:
+        claims = verify(str(answer.body["token"]), SECRET, WALL)
+        assert claims.max_cost_usd == (None if value is None else float(value))
+    else:
+        assert "max_cost_usd" in json.dumps(answer.body)
+
+
+# -- the standalone server's ledger, report and metrics ----------------------------------------------------
+
+
+def test_the_sqlite_ledger_writes_in_order_off_the_loop_and_reads_after_its_writes(tmp_path: Path) -> None:
+    from standalone.ledger import SqliteLedger
+
+    ledger = SqliteLedger(tmp_path / "usage.sqlite3")
+    relay, meter = metered(max_cost_usd=9.0)
+    relay.upstream_frame(response_done(), T0 + 1)
+    ledger.write(meter.record(T0 + 60))
+    ledger.write(final_record(relay.client_closed(1000, now=T0 + 61)))
+    spent = asyncio.run(ledger.spent_today("alice", "2026-12-03"))
+    assert spent == pytest.approx(USAGE_COST)  # both records were written before the read
+    ledger.close(5.0)
+    ledger.write(meter.record())  # after close: logged, not written
+    again = SqliteLedger(tmp_path / "usage.sqlite3")  # reopened: already migrated
+    rows = again._connection.execute("SELECT final, duration_seconds FROM usage_sessions").fetchall()
+    assert rows == [(1, 61.0)]
+    again.close(5.0)
+
+
+def test_the_report_as_a_table_and_as_csv(tmp_path: Path) -> None:
+    from standalone.ledger import SqliteLedger
+    from standalone.usage_report import report
+
+    path = tmp_path / "usage.sqlite3"
+    ledger = SqliteLedger(path)
+    for model in ("gpt-realtime", "gpt-realtime-nano"):
+        relay, _ = metered(model=model)
+        relay.upstream_frame(response_done(), T0 + 1)
+        ledger.write(final_record(relay.client_closed(1000, now=T0 + 2)))
+    ledger.close(5.0)
+    table = report(path, "model", None, None, "table").splitlines()
+    assert table[0].split()[:4] == ["provider", "model", "sessions", "duration"]
+    assert [line.split()[1] for line in table[2:4]] == ["gpt-realtime", "gpt-realtime-nano"]
+    assert table[3].endswith(" -")  # no price, no cost
+    assert table[4].startswith("total")
+    assert table[4].endswith(f"{USAGE_COST:.6f}")
+    rows = report(path, "session", None, None, "csv").splitlines()
+    assert rows[0].startswith("session_id,started_at,subject,provider,model,endpoint,outcome,sessions,")
+    assert len(rows) == 3
+    assert report(path, "day", "2026-12-04", None, "table").endswith("(no sessions)\n")
+    with pytest.raises(ValueError, match="no usage ledger"):
+        report(tmp_path / "missing.sqlite3", "day", None, None, "json")
+    with pytest.raises(ValueError, match="not an ISO date"):
+        report(path, "day", "yesterday", None, "json")
+
+
+def test_prometheus_metrics_from_the_sink_and_the_open_meters() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from standalone.metrics import PrometheusSink
+
+    counters = LimitCounters()
+    counters.hit("idle_timeout")
+    open_meters: list[UsageMeter] = []
+    sink = PrometheusSink(lambda: open_meters, counters)
+    settings = settings_of(AUTH_MODE="both")
+    plan = plan_of(settings)
+    meter = start_meter(plan, settings, T0, WALL, PriceTable(), sink=sink)
+    open_meters.append(meter)
+    relay = Relay(plan, settings, T0, counters, meter)
+    relay.client_connected(T0)
+    relay.upstream_connected(T0 + 0.02)
+    relay.client_text(event("response.create"), T0 + 1)
+    relay.upstream_frame(event("response.created", response={"id": "resp_1"}), T0 + 1.1)
+    relay.upstream_frame(audio_delta(bytes(4800)), T0 + 1.375)  # 0.375 s: exact in binary
+    relay.upstream_frame(response_done(), T0 + 2)
+    relay.client_text("{", T0 + 3)
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = sink.render().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    live = samples()
+    assert live[("realtime_gateway_sessions_active", ())] == 1
+    assert live[("realtime_gateway_frames_total", (("direction", "from_provider"),))] == 3
+    assert live[("realtime_gateway_upstream_connect_seconds_bucket", (("le", "0.025"),))] == 1
+    assert live[("realtime_gateway_response_first_audio_seconds_bucket", (("le", "0.4"),))] == 1
+    assert live[("realtime_gateway_response_first_audio_seconds_bucket", (("le", "0.3"),))] == 0
+    labels = (("kind", "output_audio"), ("model", "gpt-realtime"), ("provider", "openai"))
+    assert live[("realtime_gateway_tokens_total", labels)] == 150
+    cost = (("model", "gpt-realtime"), ("provider", "openai"))
+    assert live[("realtime_gateway_cost_usd_total", cost)] == pytest.approx(USAGE_COST)
+    assert live[("realtime_gateway_errors_total", (("code", "invalid_json"),))] == 1
+    assert live[("realtime_gateway_limit_hits_total", (("limit", "idle_timeout"),))] == 1
+    relay.client_closed(1000, now=T0 + 4)
+    ended = samples()  # the meter is still listed as open, but finished: counted once
+    assert ended[("realtime_gateway_sessions_active", ())] == 0
+    assert ended[("realtime_gateway_frames_total", (("direction", "from_client"),))] == 2
+    outcome = (("endpoint", "realtime"), ("outcome", "client_closed"), ("provider", "openai"))
+    assert ended[("realtime_gateway_sessions_total", outcome)] == 1
+
+
+def test_an_unpriced_models_metrics_are_labelled_other() -> None:
+    _, meter = metered(model=f"gpt-realtime-{uuid.uuid4().hex}")
+    assert meter._model_label == "other"
+
+
+def test_prices_file_is_bundled_into_the_worker_and_a_bad_one_fails_the_build(tmp_path: Path) -> None:
+    from worker.build_bundle import build
+
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."gpt-realtime"]\noutput_text = 99.0\n')
+    bundle = build(tmp_path / "bundle", prices_file=str(prices))
+    module = (bundle / "shared" / "usage" / "bundled_prices.py").read_text()
+    namespace: dict[str, Any] = {}
+    exec(compile(module, "bundled_prices.py", "exec"), namespace)
+    assert PriceTable.with_overrides(namespace["PRICES_TOML"]).get("gpt-realtime") == Price(output_text=99.0)
+    assert not (build(tmp_path / "plain") / "shared" / "usage" / "bundled_prices.py").exists()
+    prices.write_text('[models."gpt-realtime"]\noutput_txt = 99.0\n')
+    with pytest.raises(PricesError, match="output_txt"):
+        build(tmp_path / "bad", prices_file=str(prices))
