@@ -136,6 +136,11 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
     scheme = "wss" if tls else "ws"
     settings = Settings.from_mapping(os.environ)
     configure_logging(settings)
+    try:
+        app = create_app(settings)  # opens (creates, migrates) the usage ledger, reads PRICES_FILE
+    except (OSError, sqlite3.Error, PricesError, ValueError) as error:
+        print(f"realtime-gateway: cannot start: {error}", file=sys.stderr)
+        return 2
     print(
         f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
         f"(default provider: {settings.default_provider}); "
@@ -146,11 +151,6 @@ def _serve(host: str, port: int, tls_cert: str | None = None, tls_key: str | Non
     # SIGTERM (or Ctrl-C): stop listening, tell every client and close every session
     # (server.py's on_shutdown), then exit, all within SHUTDOWN_TIMEOUT_SECONDS.
     _, handlers_timeout = shutdown_budget(settings)
-    try:
-        app = create_app(settings)  # opens (creates, migrates) the usage ledger, reads PRICES_FILE
-    except (OSError, sqlite3.Error, PricesError, ValueError) as error:
-        print(f"realtime-gateway: cannot start: {error}", file=sys.stderr)
-        return 2
     _freeze_startup_objects()
     web.run_app(
         app,

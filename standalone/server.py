@@ -46,8 +46,6 @@ class LiveSessions:
 SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
 ACCOUNTING = web.AppKey("accounting", Accounting)
-# On shutdown, how long the usage ledger gets to write what is queued.
-LEDGER_FLUSH_SECONDS = 5.0
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -153,8 +151,10 @@ async def _close_sessions(app: web.Application) -> None:
 
 
 async def _close_ledger(app: web.Application) -> None:
-    """After every session has ended (and handed over its final record): write them all out."""
-    await asyncio.get_running_loop().run_in_executor(None, app[ACCOUNTING].close, LEDGER_FLUSH_SECONDS)
+    """After every session has ended (and handed over its final record): write them all out, within
+    the part of SHUTDOWN_TIMEOUT_SECONDS left for tidying up."""
+    _, tidy = shutdown_budget(app[SETTINGS])
+    await asyncio.get_running_loop().run_in_executor(None, app[ACCOUNTING].close, tidy)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -208,14 +208,15 @@ class UsageMeter:
     def finish(
         self, closed_by: str, close_code: int | None, outcome: str, now: float | None = None
     ) -> UsageRecord:
-        """The session ended: its final record, reported to the sink (once; later calls repeat it)."""
-        if now is not None and not self.finished:
+        """The session ended: its final record, reported to the sink the first time (a later call
+        gives the same ending again)."""
+        if self.finished:
+            return self._snapshot(final=True)
+        if now is not None:
             self.now = now
-        if not self.finished:
-            self.finished = True
-            self.closed_by, self.close_code, self.outcome = closed_by, close_code, outcome
-            if self._response is not None:  # cut off mid-response: its latency is not known
-                self._response = None
+        self.finished = True
+        self.closed_by, self.close_code, self.outcome = closed_by, close_code, outcome
+        self._response = None  # one cut off mid-response has no latency to report
         record = self._snapshot(final=True)
         self._sink.session_ended(record)
         return record

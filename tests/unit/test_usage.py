@@ -863,3 +863,20 @@ def test_prices_file_is_bundled_into_the_worker_and_a_bad_one_fails_the_build(tm
     prices.write_text('[models."gpt-realtime"]\noutput_txt = 99.0\n')
     with pytest.raises(PricesError, match="output_txt"):
         build(tmp_path / "bad", prices_file=str(prices))
+
+
+def test_the_server_will_not_start_on_a_bad_prices_file_or_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from standalone.cli import main
+
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."x"]\ninput_text = -1\n')
+    monkeypatch.setenv("PRICES_FILE", str(prices))
+    monkeypatch.setenv("USAGE_DB", "")
+    assert main(["serve", "--port", "0"]) == 2
+    assert f"PRICES_FILE {prices}: " in capsys.readouterr().err
+    monkeypatch.delenv("PRICES_FILE")
+    monkeypatch.setenv("USAGE_DB", str(tmp_path / "missing" / "usage.sqlite3"))
+    assert main(["serve", "--port", "0"]) == 2
+    assert "USAGE_DB " in capsys.readouterr().err
