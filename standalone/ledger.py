@@ -36,6 +36,7 @@ def open_ledger(path: str | Path) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a process crash loses nothing
     connection.execute("PRAGMA busy_timeout=5000")  # a concurrent reader's lock is waited for
+    connection.execute("PRAGMA cache_size=-256")  # KiB: rows are appended, rarely read back
     connection.execute("BEGIN IMMEDIATE")
     try:
         connection.execute(CREATE_SCHEMA_TABLE)

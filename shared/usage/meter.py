@@ -82,6 +82,7 @@ class UsageMeter:
         self.now = now
         self._t0 = now
         self._started_at = started_at
+        self._started_iso = iso_utc(started_at)  # the row's started_at, and its day
         self.price: Price | None = prices.get(plan.model)
         self.budget = budget if budget is not None and budget.active else None
         self._sink = sink
@@ -235,9 +236,9 @@ class UsageMeter:
             client_protocol=plan.client_protocol,
             provider_protocol=plan.upstream_protocol,
             provider_session_id=self.provider_session_id,
-            started_at=iso_utc(self._started_at),
+            started_at=self._started_iso,
             ended_at=iso_utc(self._started_at + duration) if final else None,
-            day=iso_utc(self._started_at)[:10],
+            day=self._started_iso[:10],
             duration_seconds=round(duration, 3),
             closed_by=self.closed_by if final else None,
             close_code=self.close_code if final else None,
