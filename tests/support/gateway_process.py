@@ -150,9 +150,8 @@ def start_gateway(
     if runtime == "worker" and env.get("PRICES_FILE"):
         from worker.build_bundle import build
 
-        bundle = build(
-            log_path.with_name("worker-bundle"), log_path.with_name("worker-assets"), env["PRICES_FILE"]
-        )
+        # The assets go where wrangler.toml's [assets] points, as for the tree's own bundle.
+        bundle = build(log_path.with_name("worker-bundle"), prices_file=env["PRICES_FILE"])
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
     base_env["USAGE_DB"] = str(log_path.with_name("usage.sqlite3"))
     log = log_path.open("wb")
