@@ -77,6 +77,7 @@ class UsageMeter:
         "_out_bytes",
         "_out_rate",
         "_out_seconds",
+        "_prices",
         "_provider_label",
         "_request",
         "_response",
