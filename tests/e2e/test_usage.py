@@ -94,14 +94,21 @@ class UsageGateway:
 
     def final_row(self, subject: str, timeout: float = 15.0) -> dict[str, Any]:
         """The subject's one session, once its final row is written."""
+        [row] = self.final_rows(subject, 1, timeout)
+        return row
+
+    def final_rows(self, subject: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The subject's ``count`` sessions, once their final rows are written (the ledger's writer
+        thread writes them after the client has seen the close)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             rows = self.rows(subject)
-            if rows and all(row["final"] for row in rows):
-                [row] = rows
-                return row
+            if len(rows) >= count and all(row["final"] for row in rows):
+                return rows
             time.sleep(0.05)
-        raise AssertionError(f"no final ledger row for {subject} within {timeout} s: {self.rows(subject)}")
+        raise AssertionError(
+            f"no {count} final ledger rows for {subject} within {timeout} s: {self.rows(subject)}"
+        )
 
     def log_line(self, session_id: str) -> dict[str, Any]:
         for line in self.process.log().splitlines():
@@ -510,7 +517,7 @@ async def test_a_subject_over_its_days_budget_is_cut_then_refused_at_connect(
     assert "$1.05" in refused["error"]["message"]
     assert await again.closed() == 1008
     assert fake_upstream.mark() == mark  # no provider connection for it
-    rows = gateway.rows(subject)
+    rows = gateway.final_rows(subject, 2)
     assert sorted(row["outcome"] for row in rows) == ["budget_exceeded", "budget_exceeded"]
 
 
