@@ -213,6 +213,8 @@ def start_gateway(
         "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{upstream.port}/v1/realtime",
         "OPENAI_API_KEY": API_KEY,
         "DEFAULT_PROVIDER": "openai",
+        # Accounting on, as deployed: the usage ledger (and /metrics, always on) in bench/out.
+        "USAGE_DB": str(OUT / f"{name}.usage.sqlite3"),
         **(extra_env or {}),
     }
     command = [str(BIN / "realtime-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .providers import UpstreamRequest
 
+from .usage.record import UsageRecord
+
 
 @dataclass(frozen=True, slots=True)
 class SendToClient:
@@ -44,4 +46,11 @@ class ReconnectUpstream:
     first_frame: str | None = None
 
 
-Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream | ReconnectUpstream
+@dataclass(frozen=True, slots=True)
+class RecordUsage:
+    """Write the session's usage to the ledger: a checkpoint, or (``record.final``) how it ended."""
+
+    record: UsageRecord
+
+
+Action = SendToClient | SendToUpstream | CloseClient | CloseUpstream | ReconnectUpstream | RecordUsage

@@ -43,6 +43,8 @@ TOKENS_PATH = "/v1/tokens"
 MAX_TOKEN_REQUEST_BYTES = 16 * 1024
 # The longest session a token may grant (a day); OpenAI's own sessions end after an hour.
 MAX_SESSION_SECONDS_LIMIT = 24 * 3600
+# The largest per-session budget a token may carry, in USD: a guard against a misplaced digit.
+MAX_COST_USD_LIMIT = 10_000.0
 
 
 # -- browser origins ---------------------------------------------------------------------------------
@@ -184,6 +186,7 @@ class TokenRequest(BaseModel):
     )
     models: list[str] = Field(default_factory=list, max_length=MAX_SCOPE_ENTRIES)
     max_session_seconds: int | None = Field(None, gt=0, le=MAX_SESSION_SECONDS_LIMIT)
+    max_cost_usd: float | None = Field(None, gt=0, le=MAX_COST_USD_LIMIT, allow_inf_nan=False)
 
 
 def token_answer(
@@ -192,7 +195,8 @@ def token_answer(
     """Answer ``POST /v1/tokens``: mint a token for an operator holding GATEWAY_ADMIN_KEY.
 
     ``headers`` must have lower-case names; ``now`` is Unix time in seconds. The body is JSON:
-    ``subject`` (required), ``ttl_seconds``, ``providers``, ``models``, ``max_session_seconds``.
+    ``subject`` (required), ``ttl_seconds``, ``providers``, ``models``, ``max_session_seconds``,
+    ``max_cost_usd``.
     The answer is ``{"token", "expires_at", "subject"}``.
     """
     if path != TOKENS_PATH:
@@ -264,17 +268,19 @@ def token_answer(
             providers=list(dict.fromkeys(request.providers)),
             models=list(dict.fromkeys(request.models)),
             max_session_seconds=request.max_session_seconds,
+            max_cost_usd=request.max_cost_usd,
         )
     except ValueError as error:  # our own messages: they name the rule, not the value
         return HttpAnswer(400, error_body("invalid_value", f"{error}."))
     token = sign(claims, settings.gateway_secret.get_secret_value())
     logger.info(
-        "token minted subject=%r expires_at=%d providers=%s models=%s max_session_seconds=%s",
+        "token minted subject=%r expires_at=%d providers=%s models=%s max_session_seconds=%s max_cost_usd=%s",
         claims.subject,
         claims.expires_at,
         ",".join(claims.providers) or "*",
         ",".join(claims.models) or "*",
         claims.max_session_seconds,
+        claims.max_cost_usd,
     )
     return HttpAnswer(
         200,

@@ -304,8 +304,8 @@ class Settings(BaseModel):
     gateway_admin_key: SecretStr | None = Field(
         None,
         alias="GATEWAY_ADMIN_KEY",
-        description="Authorizes POST /v1/tokens (Authorization: Bearer <key>); unset: no one can "
-        "mint tokens over HTTP.",
+        description="Authorizes POST /v1/tokens, GET /debug/stats and GET /metrics (Authorization: "
+        "Bearer <key>); unset: no one can mint tokens over HTTP, the stats are off, the metrics open.",
     )
     auth_mode: AuthMode | None = Field(
         None,
@@ -383,6 +383,41 @@ class Settings(BaseModel):
         gt=0,
         description="How often open sessions are checked against revoked tokens (and their "
         "fleet-wide places refreshed); a revoked token's sessions end within about this long.",
+    )
+
+    usage_db: str = Field(
+        "usage.sqlite3",
+        alias="USAGE_DB",
+        description="Standalone: the SQLite file of the usage ledger (a row per session and per "
+        "response), created and migrated on start; empty: no ledger. On Cloudflare, USAGE_DB is the "
+        "name of a D1 binding instead.",
+    )
+    usage_checkpoint_seconds: float = Field(
+        60.0,
+        alias="USAGE_CHECKPOINT_SECONDS",
+        gt=0,
+        description="How often an open session's usage so far is written to the ledger, so a crash "
+        "loses at most this much.",
+    )
+    prices_file: str | None = Field(
+        None,
+        alias="PRICES_FILE",
+        description="A TOML price table (USD per 1M tokens, per minute for GPT-Live); a model it names "
+        "replaces the shipped price of that model. See docs/usage.md.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        alias="LOG_FORMAT",
+        description="text, or json: one JSON object a line (the per-session usage line carries the "
+        "ledger's fields).",
+    )
+    budget_usd_per_subject_per_day: float = Field(
+        0.0,
+        alias="BUDGET_USD_PER_SUBJECT_PER_DAY",
+        ge=0,
+        description="Most a gateway-token subject may spend in a UTC day, counted from the usage ledger "
+        "(standalone: this process's); a session that reaches it ends (budget_exceeded, close 1008), "
+        "and the subject cannot start another that day. 0: no limit.",
     )
 
     @field_validator("model_aliases", mode="before")
@@ -504,6 +539,7 @@ class Settings(BaseModel):
         "gateway_admin_key",
         "auth_mode",
         "redis_url",
+        "prices_file",
         mode="before",
     )
     @classmethod

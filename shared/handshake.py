@@ -80,6 +80,7 @@ class SessionPlan:
     token_id: str | None = None  # the gateway token's nonce (``nce``), by which it is revoked
     # Where to go, in order, if the provider fails before its first event (FALLBACK_PROVIDERS).
     fallbacks: tuple[Fallback, ...] = ()
+    max_cost_usd: float | None = None  # the token's per-session budget (shared.usage.budget)
 
 
 def offered_subprotocols(headers: Mapping[str, str]) -> list[str]:
@@ -208,6 +209,7 @@ def plan_session(
     extra = {name: query[name] for name in endpoint.forwarded_query if query.get(name)}
     target = Target(model, target_id, extra, now or 0.0, requested)
     token_id = claims.nonce if claims is not None else None
+    max_cost = claims.max_cost_usd if claims is not None else None
 
     def planned(upstream: UpstreamRequest | None, error: GatewayError | None = None) -> SessionPlan:
         return SessionPlan(
@@ -224,6 +226,7 @@ def plan_session(
             target=target,
             model_scope=scope,
             token_id=token_id,
+            max_cost_usd=max_cost,
         )
 
     def failed(error: GatewayError) -> SessionPlan:

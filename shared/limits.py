@@ -2,9 +2,9 @@
 
 Every refusal or session end that a limit causes (``too_many_sessions``, ``rate_limited``,
 ``session_expired``, ``idle_timeout``, ``client_unresponsive``, ``upstream_unresponsive``,
-``client_too_slow``) is counted under that reason, and each hit is logged with the running total:
-``limit hit reason=too_many_sessions total=3 ...``, so a log search or a log-based metric shows
-which limit bites and how often.
+``client_too_slow``, ``budget_exceeded``) is counted under that reason, and each hit is logged with
+the running total: ``limit hit reason=too_many_sessions total=3 ...``, so a log search or a
+log-based metric shows which limit bites and how often.
 """
 
 from __future__ import annotations

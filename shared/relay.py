@@ -12,6 +12,15 @@ Liveness is observed by the adapter (WebSocket pings, where the runtime has them
 :meth:`Relay.client_unresponsive` / :meth:`Relay.upstream_unresponsive`; a server going down
 reports :meth:`Relay.shutting_down`, and a revoked gateway token :meth:`Relay.token_revoked`.
 
+Accounting: given a :class:`~shared.usage.meter.UsageMeter`, the relay feeds it every frame, returns
+a :class:`RecordUsage` every USAGE_CHECKPOINT_SECONDS and one when the session ends (however it
+ends: a fallback that runs out and a revoked token too), logs the session's usage line, and enforces
+the budgets (:mod:`shared.usage.budget`). Methods that end a session take an optional ``now``, so the
+record's end is exact. The meter counts the provider's frames and bytes as they arrive, and reads
+their numbers (tokens, audio) in the events the client is sent: after xAI's normaliser, a beta/GA
+translation or Gemini's translator, those are OpenAI's events. After a fallback, the record names the
+provider (and prices the model) that answered.
+
 States: ``CONNECTING`` (provider handshake under way; client events are held, bounded),
 ``OPEN`` (frames flow both ways), ``CLOSED`` (both sides done or being closed; inputs are ignored).
 
@@ -34,19 +43,30 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
-from .actions import Action, CloseClient, CloseUpstream, ReconnectUpstream, SendToClient, SendToUpstream
+from .actions import (
+    Action,
+    CloseClient,
+    CloseUpstream,
+    ReconnectUpstream,
+    RecordUsage,
+    SendToClient,
+    SendToUpstream,
+)
 from .config import Settings
 from .errors import CloseCode, GatewayError, close_reason, sendable_close_code
 from .handshake import Fallback, SessionPlan
 from .inbound import Parser, RejectedFrame, oversize
 from .limits import LIMIT_COUNTERS, LimitCounters
+from .logs import USAGE_LOGGER, Structured
 from .providers import UpstreamRequest
 from .simulator import SimulatedSession
 from .tokens import model_allowed
 from .translation.gemini import Frames
 from .translation.session import GeminiSession, SessionTranslation, gemini_session, session_translation
+from .usage.meter import UsageMeter
 
 logger = logging.getLogger("realtime_gateway")
+usage_logger = logging.getLogger(USAGE_LOGGER)
 
 # Where the provider speaks first, the gateway's own events (errors, notices) wait for its first
 # event, so the client hears ``session.created`` first, as it would from the provider itself; this
@@ -88,11 +108,19 @@ class Relay:
     """One client session between a client and its provider."""
 
     def __init__(
-        self, plan: SessionPlan, settings: Settings, now: float, counters: LimitCounters = LIMIT_COUNTERS
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        now: float,
+        counters: LimitCounters = LIMIT_COUNTERS,
+        meter: UsageMeter | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
         self._counters = counters
+        # Accounting, when the adapter asked for it: the meter, and when its next checkpoint is due.
+        self.meter = meter
+        self._checkpoint_at = now + settings.usage_checkpoint_seconds if meter is not None else None
         endpoint = plan.endpoint
         self._vocabulary = endpoint.vocabulary
         self._error_event = endpoint.vocabulary.error_event
@@ -199,7 +227,7 @@ class Relay:
             timer = self._connect_deadline
         else:
             timer = self._simulator.next_deadline() if self._simulator is not None else None
-        for limit in (self._session_deadline, self._idle_check_at):
+        for limit in (self._session_deadline, self._idle_check_at, self._checkpoint_at):
             if limit is not None and (timer is None or limit < timer):
                 timer = limit
         return timer
@@ -223,7 +251,7 @@ class Relay:
             return self._fail(plan.error, plan.error_close_code, close_upstream=False)
         if self._simulator is not None:
             self.state = State.OPEN
-            return self._from_simulator(self._simulator.start(now))
+            return self._from_simulator(self._simulator.start(now), now)
         return self._release_held_for_client()
 
     def upstream_connected(self, now: float) -> list[Action]:
@@ -232,6 +260,8 @@ class Relay:
             self._reconnecting = False  # a connection the session moved to
             return [CloseUpstream(CloseCode.NORMAL, "client went away")] if self.closed else []
         self.state = State.OPEN
+        if self.meter is not None:
+            self.meter.connected(now)
         if self._gemini is not None:
             return self._gemini_opened()
         # Where the provider speaks first, the connect deadline keeps running until its first event
@@ -245,16 +275,17 @@ class Relay:
         return actions
 
     def upstream_failed(
-        self, failure: UpstreamFailure, status: int | None = None, detail: str = ""
+        self, failure: UpstreamFailure, status: int | None = None, detail: str = "", now: float | None = None
     ) -> list[Action]:
         """The provider connection could not be opened. ``detail`` must hold no secret."""
+        self._note_time(now)
         if self._reconnecting and self.state is State.OPEN:
             return self._connection_lost()
         if self.state is not State.CONNECTING:
             return []
         if failure is not UpstreamFailure.REJECTED or status is None or status == 429 or status >= 500:
             reason = f"HTTP {status}" if status is not None else failure.value
-            fallback = self._fall_back(f"{reason}{f' ({detail})' if detail else ''}")
+            fallback = self._fall_back(f"{reason}{f' ({detail})' if detail else ''}", now)
             if fallback is not None:
                 return fallback
         name = self._name
@@ -280,11 +311,13 @@ class Relay:
         limit = self.settings.max_client_message_bytes
         size = oversize(data, limit)
         if size is not None:
-            return self._to_client(self._error_event(self._vocabulary.too_large_error(size, limit)))
+            return self._report(self._vocabulary.too_large_error(size, limit), data, now)
         try:
             event = self._parse(data)
         except RejectedFrame as rejected:
-            return self._to_client(self._error_event(rejected.error))
+            return self._report(rejected.error, data, now)
+        if self.meter is not None:  # here, not in _client_event: a fallback's replay is not counted again
+            self.meter.client_event(data, event, now)
         if self._fallbacks and not self._heard_provider:
             self._keep_early(data, event)
         return self._client_event(data, event, now)
@@ -295,7 +328,7 @@ class Relay:
         if self._translator is not None:
             return self._translated_client_event(data, event, now)
         if self._simulator is not None:
-            return self._from_simulator(self._simulator.receive(event, now))
+            return self._from_simulator(self._simulator.receive(event, now), now)
         if self.state is State.OPEN:
             return [SendToUpstream(data)]
         return self._hold_for_upstream(data, event)
@@ -305,9 +338,9 @@ class Relay:
         if self.state is State.CLOSED:
             return []
         self._last_client_frame = now
-        return self._to_client(self._error_event(self._vocabulary.binary_frame_error()))
+        return self._report(self._vocabulary.binary_frame_error(), data, now)
 
-    def upstream_frame(self, data: str | bytes) -> list[Action]:
+    def upstream_frame(self, data: str | bytes, now: float | None = None) -> list[Action]:
         """A frame from the provider: relayed to the client in order, translated if it must be."""
         if self.state is not State.OPEN:
             return []
@@ -316,45 +349,65 @@ class Relay:
             self._heard_provider = True
             self._fallbacks.clear()
             self._early.clear()
+        meter = self.meter
         if self._gemini is not None:
+            if meter is not None:
+                meter.provider_arrived(data, now)
             return self._from_gemini(self._gemini.to_client(data))
         if self._translator is not None and isinstance(data, str):
-            frames: list[str | bytes] = list(self._translator.to_client(data))
-        else:
-            frames = [data]
-        return self._deliver(frames)
+            if meter is not None:
+                meter.provider_arrived(data, now)
+            return self._deliver(list(self._translator.to_client(data)), read=True)
+        # Untranslated (the hot path): counted and read in one call. True: the cost may have moved.
+        costed = meter is not None and meter.provider_frame(data, now)
+        actions = self._deliver([data])
+        if costed:
+            actions += self._apply_budget()
+        return actions
 
-    def _deliver(self, frames: list[str | bytes]) -> list[Action]:
+    def _deliver(self, frames: list[str | bytes], read: bool = False) -> list[Action]:
         """Provider frames (translated) to the client: held until it is accepted; the first ones
-        release the gateway's own events held until then."""
+        release the gateway's own events held until then. ``read``: the meter reads their numbers
+        (translated frames; the provider's own were read as they arrived)."""
+        costed = False
+        if read and self.meter is not None:
+            for frame in frames:
+                costed = self.meter.client_view(frame) or costed
         first, self._hold_gateway_events = self._hold_gateway_events, False
         if not self.client_ready:
             self._held_for_client += frames
-            return []
-        if first:  # the provider's first event, then what the gateway held back meanwhile
-            return [*(SendToClient(frame) for frame in frames), *self._release_held_for_client()]
-        return [SendToClient(frame) for frame in frames]
+            actions: list[Action] = []
+        elif first:  # the provider's first event, then what the gateway held back meanwhile
+            actions = [*(SendToClient(frame) for frame in frames), *self._release_held_for_client()]
+        else:
+            actions = [SendToClient(frame) for frame in frames]
+        if costed:
+            actions += self._apply_budget()
+        return actions
 
-    def client_closed(self, code: int | None, reason: str = "") -> list[Action]:
+    def client_closed(self, code: int | None, reason: str = "", now: float | None = None) -> list[Action]:
         """The client closed (or its connection dropped): close the provider side the same way."""
         if self.state is State.CLOSED:
             return []
         self.state = State.CLOSED
         logger.info("session end by client code=%s", code)
+        self._note_time(now)
+        record = self._finish("client", code, "client_closed")
         if self._simulator is not None:
-            return []
-        return [CloseUpstream(sendable_close_code(code, CloseCode.GOING_AWAY), close_reason(reason))]
+            return record
+        return [CloseUpstream(sendable_close_code(code, CloseCode.GOING_AWAY), close_reason(reason)), *record]
 
-    def upstream_closed(self, code: int | None, reason: str = "") -> list[Action]:
+    def upstream_closed(self, code: int | None, reason: str = "", now: float | None = None) -> list[Action]:
         """The provider closed its side: tell the client, with the provider's code where it can."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         if self.state is State.CONNECTING:
             return self.upstream_failed(
                 UpstreamFailure.UNREACHABLE, detail="connection closed during handshake"
             )
         if not self._heard_provider and self.plan.endpoint.greets:
-            fallback = self._fall_back(f"closed {code} before its first event")
+            fallback = self._fall_back(f"closed {code} before its first event", now)
             if fallback is not None:
                 return fallback
         if self._gemini is not None:  # Gemini's session may go on, resumed on a new connection
@@ -368,9 +421,13 @@ class Relay:
             return self._connection_lost()
         self.state = State.CLOSED
         reason = close_reason(reason or f"{name} closed the session")
-        return self._close_client(CloseClient(sendable_close_code(code), reason))
+        sent = sendable_close_code(code)
+        return [
+            *self._close_client(CloseClient(sent, reason)),
+            *self._finish("provider", sent, "provider_closed"),
+        ]
 
-    def client_unresponsive(self) -> list[Action]:
+    def client_unresponsive(self, now: float | None = None) -> list[Action]:
         """The client did not answer the gateway's ping in time; the adapter has dropped its socket.
 
         The provider is closed (1001) with the reason; nothing can be sent to the client any more.
@@ -380,11 +437,13 @@ class Relay:
         self.state = State.CLOSED
         self._held_for_upstream.clear()
         self._counters.hit("client_unresponsive", self._who())
+        self._note_time(now)
+        record = self._finish("gateway", None, "client_unresponsive")
         if self._simulator is not None or self.plan.upstream is None:
-            return []
-        return [CloseUpstream(CloseCode.GOING_AWAY, "client stopped answering pings")]
+            return record
+        return [CloseUpstream(CloseCode.GOING_AWAY, "client stopped answering pings"), *record]
 
-    def upstream_unresponsive(self, client_stalled: bool = False) -> list[Action]:
+    def upstream_unresponsive(self, client_stalled: bool = False, now: float | None = None) -> list[Action]:
         """The provider did not answer the gateway's ping in time; the adapter has dropped its socket.
 
         ``client_stalled``: the gateway had stopped reading the provider because the client was not
@@ -393,6 +452,7 @@ class Relay:
         """
         if self.state is not State.OPEN:
             return []
+        self._note_time(now)
         seconds = self.settings.ping_timeout_seconds
         if client_stalled:
             self._counters.hit("client_too_slow", self._who())
@@ -412,10 +472,11 @@ class Relay:
         )
         return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=False)
 
-    def shutting_down(self) -> list[Action]:
+    def shutting_down(self, now: float | None = None) -> list[Action]:
         """The gateway is shutting down: tell the client, close both sides (1001)."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         logger.info("session end: server shutting down %s", self._who())
         error = GatewayError(
             "server_shutting_down",
@@ -426,11 +487,12 @@ class Relay:
             error, CloseCode.GOING_AWAY, close_upstream=True, upstream_reason="gateway shutting down"
         )
 
-    def token_revoked(self) -> list[Action]:
+    def token_revoked(self, now: float | None = None) -> list[Action]:
         """The gateway token the session was opened with has been revoked: tell the client
         (``token_revoked``), close it (1008) and the provider (1001)."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         self._counters.hit("token_revoked", self._who())
         error = GatewayError(
             "token_revoked",
@@ -444,6 +506,7 @@ class Relay:
         """Time has passed: fire the timers that are due."""
         if self.state is State.CLOSED:
             return []
+        self._note_time(now)
         if self._session_deadline is not None and now >= self._session_deadline:
             assert self._session_limit is not None
             seconds, source = self._session_limit
@@ -479,9 +542,13 @@ class Relay:
                 "upstream_timeout", f"{name} {what} within {seconds:g} s.", type="server_error"
             )
             return self._fail(error, CloseCode.BAD_GATEWAY, close_upstream=True)
+        actions: list[Action] = []
+        if self._checkpoint_at is not None and now >= self._checkpoint_at and self.meter is not None:
+            self._checkpoint_at = now + self.settings.usage_checkpoint_seconds
+            actions.append(RecordUsage(self.meter.record(now)))
         if self.state is State.OPEN and self._simulator is not None:
-            return self._from_simulator(self._simulator.poll(now))
-        return []
+            actions += self._from_simulator(self._simulator.poll(now), now)
+        return actions
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -522,6 +589,8 @@ class Relay:
             fallbacks=tuple(self._fallbacks),
         )
         self._choose_translation()
+        if self.meter is not None:  # the record names the provider that answers, priced for its model
+            self.meter.moved_to(self.plan)
         self.state = State.CONNECTING
         self._reconnecting = False
         self._held_for_upstream.clear()
@@ -559,7 +628,7 @@ class Relay:
             actions.append(ReconnectUpstream(self.plan.upstream, out.reconnect.setup))
         actions += [SendToUpstream(frame) for frame in out.provider]
         if out.client:
-            actions += self._deliver(list(out.client))
+            actions += self._deliver(list(out.client), read=True)
         return actions
 
     def _translated_client_event(self, data: str, event: dict[str, Any], now: float) -> list[Action]:
@@ -571,22 +640,32 @@ class Relay:
         for frame in frames:
             if self._simulator is not None:
                 translated = event if frame is data else json.loads(frame)
-                actions += self._from_simulator(self._simulator.receive(translated, now))
+                actions += self._from_simulator(self._simulator.receive(translated, now), now)
             elif self.state is State.OPEN:
                 actions.append(SendToUpstream(frame))
             else:
                 actions += self._hold_for_upstream(frame, event)
         return actions
 
-    def _from_simulator(self, frames: list[str]) -> list[Action]:
-        if self._translator is None:
-            actions: list[Action] = [SendToClient(frame) for frame in frames]
-        else:
-            actions = [SendToClient(out) for frame in frames for out in self._translator.to_client(frame)]
+    def _from_simulator(self, frames: list[str], now: float) -> list[Action]:
+        """The simulator's events to the client; metered like a provider's."""
+        meter = self.meter
+        actions: list[Action] = []
+        for frame in frames:
+            costed = meter is not None and meter.provider_frame(frame, now)
+            if self._translator is None:
+                actions.append(SendToClient(frame))
+            else:
+                actions += [SendToClient(out) for out in self._translator.to_client(frame)]
+            if costed:
+                actions += self._apply_budget()
+                if self.state is State.CLOSED:  # the budget ended the session: nothing after that
+                    return actions
         assert self._simulator is not None
         if self._simulator.ended:  # it said its last (GPT-Live's session.closed): the session is over
             self.state = State.CLOSED
             actions.append(CloseClient(CloseCode.NORMAL, "session closed"))
+            actions += self._finish("provider", CloseCode.NORMAL, "provider_closed")
         return actions
 
     def _to_client(self, frame: str) -> list[Action]:
@@ -613,7 +692,7 @@ class Relay:
                 "relayed (MAX_PENDING_CLIENT_MESSAGES / MAX_PENDING_CLIENT_BYTES).",
                 client_event_id=event.get("event_id") if isinstance(event.get("event_id"), str) else None,
             )
-            return self._to_client(self._error_event(error))
+            return self._report(error)
         self._held_for_upstream.append(data)
         self._held_bytes += size
         return []
@@ -651,11 +730,53 @@ class Relay:
         self.state = State.CLOSED
         self._held_for_upstream.clear()
         self._held_for_client.append(self._error_event(error))
+        if self.meter is not None:
+            self.meter.error(error.code)
         actions: list[Action] = []
         if close_upstream:  # first: it may only mean abandoning a handshake, which is instant
             actions.append(CloseUpstream(CloseCode.GOING_AWAY, upstream_reason))
         actions += self._close_client(CloseClient(close_code, close_reason(error.message)))
+        actions += self._finish("gateway", close_code, error.code)
         return actions
+
+    # -- accounting --------------------------------------------------------------------------------
+
+    def _report(
+        self, error: GatewayError, frame: str | bytes | None = None, now: float | None = None
+    ) -> list[Action]:
+        """An error event for a ``frame`` the client sent, not relayed; the session goes on."""
+        if self.meter is not None:
+            if frame is not None and now is not None:
+                self.meter.client_frame(frame, now)
+            self.meter.error(error.code)
+        return self._to_client(self._error_event(error))
+
+    def _note_time(self, now: float | None) -> None:
+        if now is not None and self.meter is not None:
+            self.meter.now = now
+
+    def _apply_budget(self) -> list[Action]:
+        """After a frame that moved the cost: a budget's notice, or the end of the session."""
+        assert self.meter is not None
+        event = self.meter.budget_event()
+        if event is None or self.state is State.CLOSED:
+            return []
+        if not event.cut:
+            return self._to_client(self._error_event(event.error))
+        self._counters.hit("budget_exceeded", self._who())
+        return self._fail(
+            event.error, CloseCode.POLICY_VIOLATION, close_upstream=True, upstream_reason="budget exceeded"
+        )
+
+    def _finish(self, closed_by: str, close_code: int | None, outcome: str) -> list[Action]:
+        """The session's final usage record, and its log line (nothing without a meter)."""
+        meter = self.meter
+        if meter is None or meter.finished:
+            return []
+        self._checkpoint_at = None
+        record = meter.finish(closed_by, close_code, outcome)
+        usage_logger.info(Structured("session usage", record.fields()))
+        return [RecordUsage(record)]
 
 
 def _model_scoped(parse: Parser, allowed: tuple[str, ...]) -> Parser:

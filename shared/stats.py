@@ -48,3 +48,23 @@ def stats_answer(
         **runtime,
     }
     return HttpAnswer(200, body)
+
+
+METRICS_PATH = "/metrics"
+
+
+def metrics_refusal(method: str, headers: Mapping[str, str], settings: Settings) -> HttpAnswer | None:
+    """Why ``GET /metrics`` is refused (a wrong or missing admin key when GATEWAY_ADMIN_KEY is set, a
+    method other than GET), or None to serve it. Without the key set the metrics are open, as
+    Prometheus endpoints usually are: they name no subject, session, token or key."""
+    if method != "GET":
+        return HttpAnswer(
+            405,
+            error_body("method_not_allowed", f"Read the metrics with GET {METRICS_PATH}."),
+            {"Allow": "GET"},
+        )
+    key = settings.gateway_admin_key
+    if key is not None and not admin_key_matches(headers, key.get_secret_value()):
+        message = f"{METRICS_PATH} needs Authorization: Bearer <GATEWAY_ADMIN_KEY>."
+        return refusal(TokenError("invalid_admin_key", message, 401))
+    return None

@@ -14,13 +14,14 @@ Format
 - ``<payload>``: base64url, unpadded, of compact JSON (keys in this order, no spaces)::
 
       {"v":1,"sub":"alice","iat":1767225600,"exp":1767226200,"nce":"<16 base64url chars>",
-       "prv":["openai"],"mdl":["gpt-realtime"],"mss":900}
+       "prv":["openai"],"mdl":["gpt-realtime"],"mss":900,"mcu":0.5}
 
   ``v`` format version (1); ``sub`` the subject (who the token is for: logged, never the token);
   ``iat`` / ``exp`` issued-at and expiry, Unix seconds; ``nce`` 12 random bytes, so two tokens
   minted in the same second differ; ``prv`` / ``mdl`` the providers and models the token may open
   (absent: any; a model ending in ``*`` matches by prefix); ``mss`` the longest session it may
-  hold, in seconds (absent: no limit).
+  hold, in seconds (absent: no limit); ``mcu`` the most a session may cost, in USD (absent: no
+  limit; see :mod:`shared.usage.budget`).
 - ``<signature>``: base64url, unpadded, of HMAC-SHA256 keyed with ``GATEWAY_SECRET`` (UTF-8) over
   the ASCII text ``rgw_<payload>``. Compared with :func:`hmac.compare_digest`.
 
@@ -41,6 +42,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +84,7 @@ class TokenClaims:
     providers: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     max_session_seconds: int | None = None
+    max_cost_usd: float | None = None
 
     def payload(self) -> dict[str, object]:
         payload: dict[str, object] = {
@@ -97,6 +100,8 @@ class TokenClaims:
             payload["mdl"] = list(self.models)
         if self.max_session_seconds is not None:
             payload["mss"] = self.max_session_seconds
+        if self.max_cost_usd is not None:
+            payload["mcu"] = self.max_cost_usd
         return payload
 
 
@@ -108,6 +113,7 @@ def new_claims(
     providers: Sequence[str] = (),
     models: Sequence[str] = (),
     max_session_seconds: int | None = None,
+    max_cost_usd: float | None = None,
     nonce: bytes | None = None,
 ) -> TokenClaims:
     """The claims of a token issued at ``now`` (Unix seconds) for ``ttl_seconds``."""
@@ -117,6 +123,8 @@ def new_claims(
         raise ValueError("ttl_seconds must be positive")
     if max_session_seconds is not None and max_session_seconds <= 0:
         raise ValueError("max_session_seconds must be positive")
+    if max_cost_usd is not None and not (math.isfinite(max_cost_usd) and max_cost_usd > 0):
+        raise ValueError("max_cost_usd must be a positive number")
     for name, entries in (("providers", providers), ("models", models)):
         if len(entries) > MAX_SCOPE_ENTRIES:
             raise ValueError(f"at most {MAX_SCOPE_ENTRIES} {name}")
@@ -131,6 +139,7 @@ def new_claims(
         providers=tuple(providers),
         models=tuple(models),
         max_session_seconds=max_session_seconds,
+        max_cost_usd=None if max_cost_usd is None else float(max_cost_usd),
     )
 
 
@@ -150,6 +159,7 @@ def mint(
     providers: Sequence[str] = (),
     models: Sequence[str] = (),
     max_session_seconds: int | None = None,
+    max_cost_usd: float | None = None,
 ) -> str:
     """A new token for ``subject``, valid from ``now`` (Unix seconds) for ``ttl_seconds``."""
     claims = new_claims(
@@ -159,6 +169,7 @@ def mint(
         providers=providers,
         models=models,
         max_session_seconds=max_session_seconds,
+        max_cost_usd=max_cost_usd,
     )
     return sign(claims, secret)
 
@@ -256,12 +267,17 @@ def _claims(payload: object) -> TokenClaims:
     subject, issued_at, expires_at, nonce = payload["sub"], payload["iat"], payload["exp"], payload["nce"]
     providers, models = payload.get("prv", []), payload.get("mdl", [])
     max_session = payload.get("mss")
+    max_cost = payload.get("mcu")
     if not (isinstance(subject, str) and isinstance(nonce, str)):
         raise TypeError("sub, nce")
     if not all(type(value) is int for value in (issued_at, expires_at)):
         raise TypeError("iat, exp")
     if max_session is not None and (type(max_session) is not int or max_session <= 0):
         raise TypeError("mss")
+    if max_cost is not None and (
+        type(max_cost) not in (int, float) or not math.isfinite(max_cost) or max_cost <= 0
+    ):
+        raise TypeError("mcu")
     for entries in (providers, models):
         if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
             raise TypeError("prv, mdl")
@@ -273,6 +289,7 @@ def _claims(payload: object) -> TokenClaims:
         providers=tuple(providers),
         models=tuple(models),
         max_session_seconds=max_session,
+        max_cost_usd=None if max_cost is None else float(max_cost),
     )
 
 

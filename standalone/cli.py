@@ -1,5 +1,6 @@
-"""``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), or
-mint a gateway token with GATEWAY_SECRET (``token``) and revoke one (``token revoke``)."""
+"""``realtime-gateway``: run the gateway (``serve``), talk to one from a terminal (``chat``), mint a
+gateway token with GATEWAY_SECRET (``token``) and revoke one (``token revoke``), or sum up the usage
+ledger (``usage``)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import importlib.metadata
 import logging
 import os
 import platform
+import sqlite3
 import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
 
 from shared.config import Settings
+from shared.logs import TEXT_FORMAT, configure_logging
+from shared.usage.ledger import GROUPINGS
+from shared.usage.prices import PricesError
+
+FORMATS = ("table", "json", "csv")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,12 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     revoke.add_argument("token", help="the token to revoke, or - to read it from stdin")
     revoke.add_argument("--url", default=None, help="a running gateway, e.g. http://127.0.0.1:8080")
+    token.add_argument(
+        "--max-cost-usd", type=float, default=None, help="end a session once it has cost this much (USD)"
+    )
+
+    usage = commands.add_parser(
+        "usage", help="sum up the usage ledger (USAGE_DB) per session, subject, model or day"
+    )
+    usage.add_argument("--db", default=None, help="the ledger file (default: USAGE_DB, or usage.sqlite3)")
+    usage.add_argument(
+        "--since", default=None, help="sessions started at or after this ISO date or time (UTC)"
+    )
+    usage.add_argument("--until", default=None, help="sessions started before this ISO date or time (UTC)")
+    usage.add_argument("--by", choices=GROUPINGS, default="session", help="one line per (default: session)")
+    usage.add_argument("--format", choices=FORMATS, default="table", help="table (default), json or csv")
 
     args = parser.parse_args(argv)
     if args.command == "token":
         if args.token_action == "revoke":
             return _revoke(parser, args)
         return _token(parser, args)
+    if args.command == "usage":
+        return _usage(parser, args)
     if args.command == "serve":
         if bool(args.tls_cert) != bool(args.tls_key):
             parser.error("--tls-cert and --tls-key go together")
@@ -108,10 +131,22 @@ def _token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             providers=args.provider,
             models=args.model,
             max_session_seconds=args.max_session_seconds,
+            max_cost_usd=args.max_cost_usd,
         )
     except ValueError as error:
         parser.error(str(error))
     print(token)
+    return 0
+
+
+def _usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .usage_report import report
+
+    path = args.db or os.environ.get("USAGE_DB") or "usage.sqlite3"
+    try:
+        print(report(path, args.by, args.since, args.until, args.format), end="")
+    except (ValueError, OSError) as error:
+        parser.error(str(error))
     return 0
 
 
@@ -206,9 +241,7 @@ def _supervise(host: str, port: int, tls_cert: str | None, tls_key: str | None, 
     from .supervisor import Supervisor, listening_sockets, worker_command
 
     settings = Settings.from_mapping(os.environ)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     sockets = listening_sockets(host, port, workers)
     scheme = "wss" if tls_cert else "ws"
     print(
@@ -250,9 +283,12 @@ def _serve(
     scheme = "wss" if tls else "ws"
     settings = Settings.from_mapping(os.environ)
     worker = f" worker[{os.getpid()}]" if listen_fd is not None else ""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s %(name)s{worker} %(message)s"
-    )
+    configure_logging(settings, TEXT_FORMAT.replace("%(name)s", f"%(name)s{worker}"))
+    try:
+        app = create_app(settings, workers)  # opens (creates, migrates) the usage ledger, reads PRICES_FILE
+    except (OSError, sqlite3.Error, PricesError, ValueError) as error:
+        print(f"realtime-gateway: cannot start: {error}", file=sys.stderr)
+        return 2
     if listen_fd is None:
         print(
             f"realtime-gateway on {scheme}://{host}:{port}/v1/realtime "
@@ -265,7 +301,6 @@ def _serve(
     # SIGTERM (or Ctrl-C): stop listening, tell every client and close every session
     # (server.py's on_shutdown), then exit, all within SHUTDOWN_TIMEOUT_SECONDS.
     _, handlers_timeout = shutdown_budget(settings)
-    app = create_app(settings, workers)
     listener = None
     if listen_fd is not None:
         from .supervisor import exit_with_parent
@@ -296,7 +331,7 @@ def _serve(
 
 
 # The libraries the standalone server runs on (uvloop only where it is installed).
-LIBRARIES = ("aiohttp", "websockets", "pydantic", "pydantic-core", "uvloop")
+LIBRARIES = ("aiohttp", "websockets", "pydantic", "pydantic-core", "uvloop", "prometheus-client")
 
 
 def running_on() -> str:

@@ -1,9 +1,10 @@
 """The aiohttp application: routes requests, upgrades realtime ones, owns the upstream client.
 
 It also keeps what is per process: the admission gate (:class:`shared.fleet.SessionGate`: the
-process's own count, and the fleet-wide limits on Redis when ``REDIS_URL`` is set) and the live
+process's own count, and the fleet-wide limits on Redis when ``REDIS_URL`` is set), the live
 sessions, so that a shutdown (SIGTERM) can tell every client and close every provider connection
-before the process exits, and a revoked token's sessions can be ended (:func:`_watch_revocations`).
+before the process exits, and a revoked token's sessions can be ended (:func:`_watch_revocations`),
+and the accounting (ledger, prices, ``GET /metrics``).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ from shared.http_relay import is_http_endpoint
 from shared.playground import asset_for
 from shared.revocation import REVOKE_PATH, revoke_request, revoked_answer
 from shared.routes import HttpAnswer, http_answer
-from shared.stats import STATS_PATH, Figure, stats_answer
+from shared.stats import METRICS_PATH, STATS_PATH, Figure, metrics_refusal, stats_answer
+from shared.usage.meter import UsageMeter
 
 from . import playground
+from .accounting import Accounting
 from .client_socket import upgrade_answer
 from .http_client import relay_http
+from .metrics import CONTENT_TYPE
 from .session import StandaloneSession
 
 logger = logging.getLogger("realtime_gateway")
@@ -56,6 +60,7 @@ SETTINGS = web.AppKey("settings", Settings)
 LIVE = web.AppKey("live_sessions", LiveSessions)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 PLAYGROUND = web.AppKey("playground_files", dict[str, bytes])
+ACCOUNTING = web.AppKey("accounting", Accounting)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -71,6 +76,12 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if request.path == TOKENS_PATH:
         body = await request.read()  # aiohttp caps it at client_max_size (1 MiB)
         return _respond(token_answer(request.method, request.path, headers, body, settings, time.time()))
+    if request.path == METRICS_PATH:
+        refused = metrics_refusal(request.method, headers, settings)
+        if refused is not None:
+            return _respond(refused)
+        metrics = request.app[ACCOUNTING].metrics.render()
+        return web.Response(body=metrics, headers={"Content-Type": CONTENT_TYPE})
     if is_http_endpoint(request.method, request.rel_url.raw_path, headers):  # relayed over HTTP
         return await relay_http(request, settings, request.app[LIVE].gate.admission, request.app[HTTP_CLIENT])
     asset = asset_for(request.method, request.path, headers)
@@ -91,13 +102,20 @@ async def handle(request: web.Request) -> web.StreamResponse:
     upgrade = upgrade_answer(request, plan.subprotocol)
     if isinstance(upgrade, HttpAnswer):  # not a valid WebSocket handshake
         return _respond(upgrade)
-    # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+    # Over a budget or a limit, the socket is still accepted: the client is told why (error event,
+    # close 1008 or 1013).
+    accounting = request.app[ACCOUNTING]
+    plan, spent_today = await accounting.admit(plan)
     loop = asyncio.get_running_loop()
     admitted = await live.gate.admit_plan(plan, loop.time(), time.time())
     if isinstance(admitted, HttpAnswer):  # a revoked gateway token
         return _respond(admitted)
     plan, ticket = admitted
-    session = StandaloneSession(plan, settings)
+
+    def meter(now: float) -> UsageMeter:
+        return accounting.meter(plan, now, spent_today)
+
+    session = StandaloneSession(plan, settings, meter, accounting.record)
     live.sessions[session] = ticket
     try:
         return await session.run(request, upgrade)
@@ -204,8 +222,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP_CLIENT].close()
 
 
+async def _close_ledger(app: web.Application) -> None:
+    """After every session has ended (and handed over its final record): write them all out, within
+    the part of SHUTDOWN_TIMEOUT_SECONDS left for tidying up."""
+    _, tidy = shutdown_budget(app[SETTINGS])
+    await asyncio.get_running_loop().run_in_executor(None, app[ACCOUNTING].close, tidy)
+
+
 def create_app(settings: Settings, workers: int = 1) -> web.Application:
-    """The gateway's application; ``workers`` is how many processes share its port (for the stats)."""
+    """The gateway's application; ``workers`` is how many processes share its port (for the stats).
+    The usage ledger is opened (created, migrated) here, at start."""
     app = web.Application()
     app[SETTINGS] = settings
     store = None
@@ -213,11 +239,13 @@ def create_app(settings: Settings, workers: int = 1) -> web.Application:
         from .redis_fleet import RedisFleetStore  # redis-py is needed only with REDIS_URL
 
         store = RedisFleetStore(settings)
-    app[LIVE] = LiveSessions(SessionGate(settings, Admission(settings), store), workers=workers)
+    live = app[LIVE] = LiveSessions(SessionGate(settings, Admission(settings), store), workers=workers)
+    app[ACCOUNTING] = Accounting(settings, lambda: (session.relay.meter for session in live.sessions))
     app.cleanup_ctx.append(_revocation_watch)
     app.cleanup_ctx.append(_http_client)
     app[PLAYGROUND] = playground.load_files()
     app.on_shutdown.append(_close_sessions)
+    app.on_cleanup.append(_close_ledger)
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 

@@ -24,6 +24,7 @@ futures or locks, and order is kept because nothing runs in between.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -32,6 +33,7 @@ from shared.actions import (
     CloseClient,
     CloseUpstream,
     ReconnectUpstream,
+    RecordUsage,
     SendToClient,
     SendToUpstream,
 )
@@ -39,6 +41,8 @@ from shared.config import Settings
 from shared.handshake import SessionPlan
 from shared.providers import UpstreamRequest
 from shared.relay import Relay, UpstreamFailure
+from shared.usage.meter import UsageMeter
+from shared.usage.record import UsageRecord
 
 from .client_socket import ClientSocket
 from .upstream_socket import UpstreamSocket, connect, unreachable_detail
@@ -52,10 +56,19 @@ STALL_SECONDS = 0.5
 class StandaloneSession:
     """Carries out one :class:`Relay` between a client socket and a provider socket."""
 
-    def __init__(self, plan: SessionPlan, settings: Settings) -> None:
+    def __init__(
+        self,
+        plan: SessionPlan,
+        settings: Settings,
+        meter: Callable[[float], UsageMeter] | None = None,
+        record: Callable[[UsageRecord], None] | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._settings = settings
-        self.relay = Relay(plan, settings, self._loop.time())
+        now = self._loop.time()
+        # Accounting: ``meter`` makes the session's meter at its start, ``record`` takes its records.
+        self.relay = Relay(plan, settings, now, meter=meter(now) if meter is not None else None)
+        self._record = record
         # Frames between the relay's limit and twice it get an error event from the relay; beyond
         # that the socket is closed with 1009 before the whole frame is buffered.
         self.client = ClientSocket(
@@ -122,11 +135,11 @@ class StandaloneSession:
 
     def shut_down(self) -> None:
         """The server is going down: the client is told (``server_shutting_down``, 1001), both close."""
-        self._execute(self.relay.shutting_down())
+        self._execute(self.relay.shutting_down(self._loop.time()))
 
     def token_revoked(self) -> None:
         """The session's gateway token was revoked: the client is told (``token_revoked``, 1008)."""
-        self._execute(self.relay.token_revoked())
+        self._execute(self.relay.token_revoked(self._loop.time()))
 
     def abort(self) -> None:
         """Drop both connections now (the shutdown deadline passed)."""
@@ -146,21 +159,22 @@ class StandaloneSession:
             else:
                 self._execute(relay.client_binary(data, self._loop.time()))
         elif socket is self.upstream:  # not a connection the session moved from
-            self._execute(relay.upstream_frame(data))
+            self._execute(relay.upstream_frame(data, self._loop.time()))
 
     def on_close_frame(self, socket: PeerSocket, code: int | None, reason: str) -> None:
         if socket is self.client:
-            self._execute(self.relay.client_closed(code, reason))
+            self._execute(self.relay.client_closed(code, reason, self._loop.time()))
         elif socket is self.upstream:
-            self._execute(self.relay.upstream_closed(code, reason))
+            self._execute(self.relay.upstream_closed(code, reason, self._loop.time()))
 
     def on_lost(self, socket: PeerSocket, unresponsive: bool) -> None:
         relay = self.relay
+        now = self._loop.time()
         if socket is self.client:
             if unresponsive:
-                self._execute(relay.client_unresponsive())
+                self._execute(relay.client_unresponsive(now))
             else:
-                self._execute(relay.client_closed(close_code_of(socket)))
+                self._execute(relay.client_closed(close_code_of(socket), now=now))
             self._after_client_lost()
         elif socket is not self.upstream:
             pass  # a connection the session moved from
@@ -168,9 +182,10 @@ class StandaloneSession:
             # While the client was not draining, the provider was not being read: its pong may be
             # sitting unread, and the client is the one to blame.
             window = self._settings.ping_interval_seconds + self._settings.ping_timeout_seconds
-            self._execute(relay.upstream_unresponsive(client_stalled=self._client_stalled_within(window)))
+            stalled = self._client_stalled_within(window)
+            self._execute(relay.upstream_unresponsive(client_stalled=stalled, now=now))
         else:
-            self._execute(relay.upstream_closed(close_code_of(socket)))
+            self._execute(relay.upstream_closed(close_code_of(socket), now=now))
         self._finish_if_done()
 
     def on_upstream_open(self, upstream: UpstreamSocket) -> None:
@@ -181,7 +196,7 @@ class StandaloneSession:
         self, upstream: UpstreamSocket, failure: UpstreamFailure, status: int | None, detail: str
     ) -> None:
         if upstream is self.upstream:
-            self._execute(self.relay.upstream_failed(failure, status, detail))
+            self._execute(self.relay.upstream_failed(failure, status, detail, self._loop.time()))
         self._finish_if_done()
 
     # -- the provider connection ------------------------------------------------------------------------
@@ -193,8 +208,9 @@ class StandaloneSession:
             upstream.lost = True
             if upstream is not self.upstream:
                 return  # a connection the session has moved from
+            detail = unreachable_detail(exc)
             self._execute(
-                self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=unreachable_detail(exc))
+                self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail=detail, now=self._loop.time())
             )
 
     def _connect_done(self, task: asyncio.Task[None], upstream: UpstreamSocket) -> None:
@@ -248,6 +264,8 @@ class StandaloneSession:
             elif type(action) is ReconnectUpstream:
                 self._reconnect(action)
                 upstream = self.upstream
+            elif type(action) is RecordUsage and self._record is not None:
+                self._record(action.record)
         if client.writing_paused or (upstream is not None and upstream.writing_paused):
             self._hold_back()
         if self.relay.next_deadline() != self._armed_deadline:

@@ -7,7 +7,6 @@ Object class among the main module's names.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,10 +20,13 @@ from shared.config import Settings
 from shared.fleet import FleetUnavailable, Pass, SessionGate, unavailable_answer
 from shared.handshake import plan_session
 from shared.http_relay import is_http_endpoint
+from shared.logs import configure_logging
 from shared.playground import asset_for
 from shared.revocation import REVOKE_PATH, revoke_request, revoked_answer
 from shared.routes import HttpAnswer, http_answer
 from shared.stats import STATS_PATH, stats_answer
+from shared.usage.meter import UsageMeter
+from worker.accounting import SessionRecords, WorkerAccounting
 from worker.fleet import FLEET_BINDING, DurableObjectFleetStore, FleetObject
 from worker.http_client import relay_http
 from worker.session import WorkerSession
@@ -36,6 +38,7 @@ _settings: Settings | None = None
 # the per-subject limits and revocations, deployment-wide through the FLEET Durable Object when it
 # is bound (else per isolate too: Cloudflare runs many isolates).
 _gate: SessionGate | None = None
+_accounting: WorkerAccounting | None = None
 
 
 def gate_for(settings: Settings, env: Any) -> SessionGate:
@@ -48,6 +51,14 @@ def gate_for(settings: Settings, env: Any) -> SessionGate:
             store = DurableObjectFleetStore(namespace, settings.durable_object_timeout_seconds)
         _gate = SessionGate(settings, Admission(settings), store)
     return _gate
+
+
+def accounting_for(settings: Settings) -> WorkerAccounting:
+    """The isolate's prices (its ledger is each request's ``USAGE_DB`` binding)."""
+    global _accounting
+    if _accounting is None:
+        _accounting = WorkerAccounting(settings)
+    return _accounting
 
 
 def settings_from_env(env: object) -> Settings:
@@ -64,7 +75,8 @@ def settings_from_env(env: object) -> Settings:
                 if isinstance(value, str):  # vars and secrets are strings; other bindings are not
                     values[name] = value
         _settings = Settings.from_mapping(values)
-        logging.basicConfig(level=_settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+        # Workers Logs reads the fields of a JSON line: the per-session usage line is JSON either way.
+        configure_logging(_settings, "%(levelname)s %(name)s %(message)s", usage_as_json=True)
     return _settings
 
 
@@ -105,7 +117,10 @@ class Default(WorkerEntrypoint):
         plan = plan_session(url.path, url.query, headers, settings, time.time())
         if isinstance(plan, HttpAnswer):  # refused before the upgrade (origin, gateway token)
             return _respond(plan)
-        # Over a limit, the socket is still accepted: the client is told why (error event, close 1013).
+        # Over a budget or a limit, the socket is still accepted: the client is told why (error event,
+        # close 1008 or 1013).
+        accounting, ledger = accounting_for(settings), WorkerAccounting.ledger(self.env)
+        plan, spent_today = await accounting.admit(plan, ledger)
         gate = gate_for(settings, self.env)
         admitted = await gate.admit_plan(plan, time.monotonic(), time.time())
         if isinstance(admitted, HttpAnswer):  # a revoked gateway token
@@ -115,8 +130,17 @@ class Default(WorkerEntrypoint):
         def released() -> None:  # the session's end: its places back, then no more polls
             self.ctx.waitUntil(asyncio.ensure_future(gate.release(ticket, time.monotonic())))
 
+        def meter(now: float) -> UsageMeter:
+            return accounting.meter(plan, now, spent_today)
+
+        records = SessionRecords(ledger, self.ctx.waitUntil) if ledger is not None else None
         session = WorkerSession(
-            plan, settings, on_end=released, token_revoked=_revocation_check(gate, ticket)
+            plan,
+            settings,
+            on_end=released,
+            token_revoked=_revocation_check(gate, ticket),
+            meter=meter,
+            record=records.write if records is not None else None,
         )
         pending = session.start()
         if pending is not None:

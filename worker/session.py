@@ -26,6 +26,7 @@ from shared.actions import (
     CloseClient,
     CloseUpstream,
     ReconnectUpstream,
+    RecordUsage,
     SendToClient,
     SendToUpstream,
 )
@@ -33,6 +34,8 @@ from shared.config import Settings
 from shared.handshake import SessionPlan
 from shared.providers import UpstreamRequest
 from shared.relay import Relay, UpstreamFailure
+from shared.usage.meter import UsageMeter
+from shared.usage.record import UsageRecord
 
 logger = logging.getLogger("realtime_gateway")
 
@@ -64,8 +67,13 @@ class WorkerSession:
         settings: Settings,
         on_end: Callable[[], None] | None = None,
         token_revoked: Callable[[], Awaitable[bool]] | None = None,
+        meter: Callable[[float], UsageMeter] | None = None,
+        record: Callable[[UsageRecord], None] | None = None,
     ) -> None:
-        self.relay = Relay(plan, settings, _now())
+        now = _now()
+        # Accounting: ``meter`` makes the session's meter at its start, ``record`` takes its records.
+        self.relay = Relay(plan, settings, now, meter=meter(now) if meter is not None else None)
+        self._record = record
         self._on_end = on_end  # called once, when the session is over (admission release)
         # Asked every REVOCATION_POLL_SECONDS while the session is open (None: nothing to ask).
         self._token_revoked = token_revoked
@@ -108,20 +116,20 @@ class WorkerSession:
 
     def _on_client_close(self, event: JsProxy) -> None:
         code, reason = getattr(event, "code", None), getattr(event, "reason", "") or ""
-        self._execute(self.relay.client_closed(code, reason))
+        self._execute(self.relay.client_closed(code, reason, _now()))
         _close_quietly(self._client, 1000, "")  # completes the closing handshake
         self._end()
 
     def _on_upstream_message(self, socket: JsProxy, event: JsProxy) -> None:
         if socket is self._upstream:  # not a connection the session moved from
-            self._execute(self.relay.upstream_frame(_frame(event.data)))
+            self._execute(self.relay.upstream_frame(_frame(event.data), _now()))
 
     def _on_upstream_close(self, socket: JsProxy, event: JsProxy) -> None:
         if socket is not self._upstream:
             return
         code = getattr(event, "code", None)
         code = None if event.type == "error" else code
-        self._execute(self.relay.upstream_closed(code, getattr(event, "reason", "") or ""))
+        self._execute(self.relay.upstream_closed(code, getattr(event, "reason", "") or "", _now()))
 
     async def _open_upstream(self, request: UpstreamRequest | None = None) -> None:
         request = request or self.relay.upstream_request
@@ -134,7 +142,10 @@ class WorkerSession:
         except Exception:  # JsException or pyodide.http.AbortError: the text may hold the URL
             if handshake is not self._handshake:
                 return  # abandoned for another connection (the next provider)
-            self._execute(self.relay.upstream_failed(UpstreamFailure.UNREACHABLE, detail="connection failed"))
+            failed = self.relay.upstream_failed(
+                UpstreamFailure.UNREACHABLE, detail="connection failed", now=_now()
+            )
+            self._execute(failed)
             return
         upstream = response.webSocket
         if handshake is not self._handshake:  # abandoned for another connection meanwhile
@@ -144,7 +155,7 @@ class WorkerSession:
             return
         if not upstream:  # JS null: the provider answered the upgrade with a plain HTTP response
             failure = UpstreamFailure.PROTOCOL if response.status == 101 else UpstreamFailure.REJECTED
-            self._execute(self.relay.upstream_failed(failure, response.status))
+            self._execute(self.relay.upstream_failed(failure, response.status, now=_now()))
             return
         upstream.binaryType = "arraybuffer"
         self._listen(
@@ -164,7 +175,7 @@ class WorkerSession:
         while not self.relay.closed:
             await asyncio.sleep(self._poll_seconds)
             if not self.relay.closed and await token_revoked():
-                self._execute(self.relay.token_revoked())
+                self._execute(self.relay.token_revoked(_now()))
 
     # -- carrying out the relay's answers --------------------------------------------------------------
 
@@ -195,6 +206,8 @@ class WorkerSession:
                     _close_quietly(self._upstream, action.code, action.reason)
                 elif self._handshake is not None:
                     self._handshake.abort()  # still connecting: drop the provider's handshake
+            elif isinstance(action, RecordUsage) and self._record is not None:
+                self._record(action.record)
         if self.relay.closed:
             self._end()
         elif self.relay.next_deadline() != self._armed_deadline:

@@ -284,7 +284,7 @@ def start_tls_gateway(env: dict[str, str], certificates: Certificates, log_path:
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**base_env, "LOG_LEVEL": "DEBUG", **env},
+            env={**base_env, "LOG_LEVEL": "DEBUG", "USAGE_DB": str(log_path.with_name("usage.db")), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -27,7 +27,7 @@ from support.installed import releases
 
 pytestmark = pytest.mark.deps
 
-LIBRARIES = ("aiohttp", "websockets", "pydantic", "pydantic-core", "uvloop")
+LIBRARIES = ("aiohttp", "websockets", "pydantic", "pydantic-core", "uvloop", "prometheus-client")
 CHAT_TIMEOUT_SECONDS = 30
 
 

@@ -42,7 +42,7 @@ from conftest import OPERATOR_KEY
 from openai import AsyncOpenAI, OpenAI, omit
 from openai.types import realtime as ga_types
 from openai.types.beta import realtime as beta_types
-from support.fake_upstream import REPLY_TEXT, FakeUpstream, UpstreamConnection
+from support.fake_upstream import REPLY_TEXT, USAGE, FakeUpstream, UpstreamConnection
 from support.gateway_process import GatewayProcess
 
 # Records the cells to build/compat.json, with tests/clients' (registered once, whichever is first).
@@ -390,7 +390,7 @@ def test_sdk_parses_the_relayed_response_done(text_turn: Turn, flavour: Flavour)
     assert done.response.status == "completed"
     assert done.response.output[0].content[0].type == ("text" if flavour.beta else "output_text")
     assert done.response.usage is not None
-    assert done.response.usage.total_tokens == 3
+    assert done.response.usage.total_tokens == USAGE["total_tokens"]
 
 
 def test_audio_turn_server_vad_commits_and_the_reply_starts(audio_turn: Turn, flavour: Flavour) -> None:
@@ -482,7 +482,7 @@ def test_beta_sdk_parses_the_beta_providers_events(beta_turn: Turn) -> None:
     assert isinstance(done, beta_types.ResponseDoneEvent)
     assert done.response.status == "completed"
     assert done.response.usage is not None
-    assert done.response.usage.total_tokens == 3
+    assert done.response.usage.total_tokens == USAGE["total_tokens"]
 
 
 # -- the operator key ------------------------------------------------------------------------------

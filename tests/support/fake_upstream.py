@@ -49,6 +49,12 @@ Scenarios, chosen by the model (``model``, or Azure's ``deployment``), in both p
 - ``burst-<n>``: accept, send ``session.created`` and ``n`` numbered ``test.burst`` events at once.
 - ``slow-<ms>``: wait ``ms`` before answering the handshake (client events must be held meanwhile).
 - ``silent``: accept and send nothing until the client speaks.
+- ``live-usage-<seconds>``: a conversation in which each ``response.create`` is answered by GPT-Live's
+  ``session.usage.updated`` alone, its cumulative ``usage.seconds`` growing by ``seconds`` each time
+  (accounting tests; OpenAI itself sends it on ``/v1/live/sessions`` only).
+
+Every ``response.done`` carries :data:`USAGE`: known counts of every kind of token, so accounting tests
+can check the gateway's sums.
 
 Where the URL names no model (GPT-Live, a call sideband), the key names the scenario: ``Bearer
 scenario-reject-429``.
@@ -114,11 +120,17 @@ VAD_WINDOW_BYTES = 24_000 * 2 * VAD_WINDOW_MS // 1000
 VAD_SPEECH_RMS = 1000.0  # PCM16 units: about -30 dBFS
 SEMANTIC_VAD_SILENCE_MS = 500
 USAGE = {
-    "total_tokens": 3,
-    "input_tokens": 1,
-    "output_tokens": 2,
-    "input_token_details": {"text_tokens": 1, "audio_tokens": 0, "cached_tokens": 0},
-    "output_token_details": {"text_tokens": 2, "audio_tokens": 0},
+    "total_tokens": 498,
+    "input_tokens": 357,
+    "output_tokens": 141,
+    "input_token_details": {
+        "text_tokens": 120,
+        "audio_tokens": 230,
+        "image_tokens": 7,
+        "cached_tokens": 64,
+        "cached_tokens_details": {"text_tokens": 40, "audio_tokens": 24, "image_tokens": 0},
+    },
+    "output_token_details": {"text_tokens": 21, "audio_tokens": 120},
 }
 
 
@@ -483,6 +495,11 @@ class Conversation:
     def __init__(self, speaks: Personality, model: str) -> None:
         self.speaks = speaks
         self.session = speaks.session(model)
+        # ``live-usage-<seconds>``: GPT-Live's cumulative billable seconds, reported per response.create.
+        self.live_seconds_per_response = (
+            int(model.removeprefix("live-usage-")) if model.startswith("live-usage-") else 0
+        )
+        self._live_seconds = 0
         self._ids = itertools.count(1)
         self._last_item: str | None = None
         self._previous: dict[str, str | None] = {}  # item id -> the item before it
@@ -607,6 +624,9 @@ class Conversation:
     def _response_create(self, event: Event) -> list[Event]:
         params = event.get("response") or {}
         self.speaks.check_response(params)
+        if self.live_seconds_per_response:
+            self._live_seconds += self.live_seconds_per_response
+            return [self._event("session.usage.updated", usage={"seconds": self._live_seconds})]
         for index, item in enumerate(params.get("input") or []):
             self._check_item(item, f"response.input[{index}]")
         return self._reply(params)

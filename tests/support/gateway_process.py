@@ -78,15 +78,23 @@ class GatewayProcess:
             self.process.wait(10)
 
 
-def command_for(runtime: str, port: int, args: Sequence[str] = ()) -> list[str]:
-    """The command running ``runtime`` on ``port``; ``args`` go to ``realtime-gateway serve``."""
+def command_for(
+    runtime: str,
+    port: int,
+    args: Sequence[str] = (),
+    d1: dict[str, Path] | None = None,
+    bundle: Path | None = None,
+) -> list[str]:
+    """The command running ``runtime`` on ``port``; ``args`` go to ``realtime-gateway serve``; ``d1``
+    binds D1 databases (SQLite files) on the Worker, whose bundle is ``bundle`` (default: the one
+    built from the tree)."""
     if runtime == "standalone":
         return [*standalone_command(), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     if runtime == "worker":
         # The Worker bundle wrangler deploys (worker/build_bundle.py), entry file and all, on the
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
         # upper-case environment variables, as `wrangler dev` vars are.
-        bundle = worker_bundle()
+        bundle = bundle or worker_bundle()
         return [
             "node",
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
@@ -95,6 +103,7 @@ def command_for(runtime: str, port: int, args: Sequence[str] = ()) -> list[str]:
             *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
             *("--host", "127.0.0.1", "--port", str(port)),
             *host_options(),  # wrangler.toml's [assets] (the playground's files) and Durable Objects
+            *(f"--d1={name}={file}" for name, file in (d1 or {}).items()),
         ]
     raise ValueError(f"unknown runtime {runtime!r}")
 
@@ -141,16 +150,28 @@ def start_gateway(
     log_path: Path,
     port: int | None = None,
     args: Sequence[str] = (),
+    d1: dict[str, Path] | None = None,
 ) -> GatewayProcess:
     """Start ``runtime`` with ``env`` added to a clean environment; wait until /healthz answers.
 
     It listens on ``port``, or on a free one; pass one from :func:`free_port` when a setting must
-    name it (``ALLOWED_ORIGINS`` with the gateway's own origin). ``args`` go to ``serve``."""
+    name it (``ALLOWED_ORIGINS`` with the gateway's own origin). ``args`` go to ``serve``.
+    The standalone server's usage ledger goes beside the log unless ``env`` names one (USAGE_DB);
+    ``d1`` binds D1 databases on the Worker. A PRICES_FILE in ``env`` goes into a Worker bundle of
+    its own, built beside the log, as wrangler's build step puts it into a deployed one.
+    """
     port = port or free_port()
+    bundle = None
+    if runtime == "worker" and env.get("PRICES_FILE"):
+        from worker.build_bundle import build
+
+        # The assets go where wrangler.toml's [assets] points, as for the tree's own bundle.
+        bundle = build(log_path.with_name("worker-bundle"), prices_file=env["PRICES_FILE"])
     base_env = {name: value for name, value in os.environ.items() if not name.endswith("_API_KEY")}
+    base_env["USAGE_DB"] = str(log_path.with_name("usage.sqlite3"))
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command_for(runtime, port, args),
+        command_for(runtime, port, args, d1, bundle),
         cwd=ROOT,
         env={**base_env, "LOG_LEVEL": "DEBUG", **env},
         stdout=log,

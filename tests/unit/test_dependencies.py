@@ -30,6 +30,7 @@ def test_the_standalone_server_declares_its_libraries() -> None:
         "websockets",
         "uvloop",
         "redis",
+        "prometheus-client",
     }
 
 

@@ -7,6 +7,7 @@
 //
 //   node tests/worker_host/host.mjs --entry worker/entry.py --port 8787 [--var NAME=VALUE]...
 //        [--durable-object BINDING=ClassName]...
+//        [--d1 BINDING=FILE]...
 //
 // On start-up it prints one line to stdout, which tests wait for:
 //   worker-host: listening on http://127.0.0.1:8787 (ready in 1234 ms)
@@ -14,6 +15,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -31,6 +33,7 @@ const { values: opts } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     var: { type: "string", multiple: true, default: [] },
     "durable-object": { type: "string", multiple: true, default: [] },
+    d1: { type: "string", multiple: true, default: [] },
     root: { type: "string", default: ROOT_DEFAULT },
     "python-modules": { type: "string" },
     "cache-dir": { type: "string" },
@@ -700,6 +703,91 @@ for (const item of opts["durable-object"]) {
   const [binding, className] = [item.slice(0, eq), item.slice(eq + 1)];
   durableObjectBindings.push(className);
   env[binding] = new DurableObjectNamespace(binding, className);
+}
+
+// D1 databases (--d1 BINDING=FILE), each a SQLite file through better-sqlite3
+// (npm), with the D1 client API a Worker uses: prepare(sql).bind(...values) and
+// the statement's run() / all() / first(column) / raw(), batch([...]) as one
+// transaction, exec(sql). Everything returns a promise, as in workerd; results
+// have D1's shape ({success, meta, results}). Values bind as D1 binds them:
+// null, numbers, strings, booleans as 1/0, ArrayBuffers as blobs; undefined is
+// refused with D1's error. Not emulated: read replication, sessions, D1's limits.
+class D1PreparedStatement {
+  #db; #sql; #params;
+  constructor(db, sql, params = []) { this.#db = db; this.#sql = sql; this.#params = params; }
+  bind(...values) {
+    const params = values.map((value, index) => {
+      if (value === undefined) {
+        throw new Error(`D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined' at position ${index}`);
+      }
+      if (typeof value === "boolean") return value ? 1 : 0;
+      if (value instanceof ArrayBuffer) return Buffer.from(value);
+      if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      return value;
+    });
+    return new D1PreparedStatement(this.#db, this.#sql, params);
+  }
+  // The statement run now, synchronously: D1's result object.
+  execute() {
+    const started = performance.now();
+    const statement = this.#db.prepare(this.#sql);
+    let results = [];
+    let changes = 0;
+    let lastRowId = 0;
+    if (statement.reader) {
+      results = statement.all(...this.#params);
+    } else {
+      const info = statement.run(...this.#params);
+      changes = info.changes;
+      lastRowId = Number(info.lastInsertRowid);
+    }
+    const meta = {
+      duration: performance.now() - started, changes, last_row_id: lastRowId, changed_db: changes > 0,
+      rows_read: results.length, rows_written: changes, size_after: 0, served_by: "worker-host",
+    };
+    return { success: true, meta, results };
+  }
+  async run() { return this.execute(); }
+  async all() { return this.execute(); }
+  async first(column) {
+    const [row] = this.execute().results;
+    if (row === undefined) return null;
+    if (column === undefined) return row;
+    if (!(column in row)) throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`);
+    return row[column];
+  }
+  async raw(options) {
+    const statement = this.#db.prepare(this.#sql);
+    if (!statement.reader) { statement.run(...this.#params); return []; }
+    const rows = statement.raw(true).all(...this.#params);
+    return options?.columnNames ? [statement.columns().map((c) => c.name), ...rows] : rows;
+  }
+}
+
+class D1Database {
+  #db;
+  constructor(file) {
+    const Database = createRequire(import.meta.url)("better-sqlite3");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.#db = new Database(file);
+    this.#db.pragma("journal_mode = WAL");
+    this.#db.pragma("busy_timeout = 5000");
+  }
+  prepare(sql) { return new D1PreparedStatement(this.#db, sql); }
+  async batch(statements) {
+    return this.#db.transaction(() => statements.map((statement) => statement.execute()))();
+  }
+  async exec(sql) {
+    const started = performance.now();
+    this.#db.exec(sql);
+    return { count: sql.split(";").filter((part) => part.trim()).length, duration: performance.now() - started };
+  }
+}
+
+for (const item of opts.d1) {
+  const eq = item.indexOf("=");
+  if (eq < 1) { log(`--d1 expects BINDING=FILE, got ${JSON.stringify(item)}`); process.exit(2); }
+  env[item.slice(0, eq)] = new D1Database(path.resolve(item.slice(eq + 1)));
 }
 
 // Background work (ctx.waitUntil) is awaited for its errors only: there is no

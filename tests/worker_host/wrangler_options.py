@@ -1,5 +1,7 @@
-"""``wrangler.toml``'s ``[assets]`` table and Durable Object bindings as ``host.mjs`` options, so the
-local host serves the Worker's static assets and binds its Durable Objects as the deployment would.
+"""``wrangler.toml``'s ``[assets]`` table, Durable Object bindings and D1 databases as ``host.mjs``
+options, so the local host serves the Worker's static assets, binds its Durable Objects and its D1
+databases (each a SQLite file under ``.wrangler/state/d1/``, as ``wrangler dev`` keeps them locally)
+as the deployment would.
 
 ``python tests/worker_host/wrangler_options.py [--config FILE]`` prints them, one per line (``make worker``
 uses it); :func:`host_options` gives them to the tests. Paths in ``wrangler.toml`` are relative to
@@ -13,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+D1_STATE = Path(".wrangler") / "state" / "d1"  # beside wrangler.toml; .wrangler/ is ignored by git
 
 
 def host_options(config: Path = ROOT / "wrangler.toml") -> list[str]:
@@ -20,6 +23,12 @@ def host_options(config: Path = ROOT / "wrangler.toml") -> list[str]:
     options = []
     for binding in wrangler.get("durable_objects", {}).get("bindings", []):
         options += ["--durable-object", f"{binding['name']}={binding['class_name']}"]
+    for database in wrangler.get("d1_databases", []):
+        name = database.get("database_name", database["binding"])
+        options += [
+            "--d1",
+            f"{database['binding']}={(config.parent / D1_STATE / f'{name}.sqlite3').resolve()}",
+        ]
     return options + _assets_options(config, wrangler.get("assets"))
 
 
