@@ -18,6 +18,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..config import PROVIDER_NAMES, Settings
@@ -181,6 +182,8 @@ class UsageMeter:
                 self._in_bytes += size * 3 // 4 - (audio[size - 1] == "=") - (audio[size - 2] == "=")
         elif kind in _REQUESTS:
             self._request = now
+        elif kind == "session.start" and not self.plan.model:
+            self._model_named(event)
 
     def provider_frame(self, data: str | bytes, now: float | None) -> bool:
         """A message from the provider (or the simulator); True when the session's cost may have moved."""
@@ -239,6 +242,13 @@ class UsageMeter:
             kind, at = match[1], match.end()
         handler = _PROVIDER_EVENTS.get(kind)
         return False if handler is None else handler(self, data, at)
+
+    def _model_named(self, event: dict[str, Any]) -> None:
+        """GPT-Live names its model in ``session.start``, not in the URL: price the session as it."""
+        session = event.get("session")
+        model = session.get("model") if isinstance(session, dict) else None
+        if isinstance(model, str) and model:
+            self.moved_to(replace(self.plan, model=model))
 
     def moved_to(self, plan: SessionPlan) -> None:
         """The session fell back to another provider before its first event: the record names it, and

@@ -882,3 +882,22 @@ def test_the_server_will_not_start_on_a_bad_prices_file_or_ledger(
     monkeypatch.setenv("USAGE_DB", str(tmp_path / "missing" / "usage.sqlite3"))
     assert main(["serve", "--port", "0"]) == 2
     assert "USAGE_DB " in capsys.readouterr().err
+
+
+def test_a_live_session_is_priced_as_the_model_its_session_start_names() -> None:
+    """GPT-Live's URL names no model: the record takes the one ``session.start`` names."""
+    settings = settings_of(AUTH_MODE="both")
+    headers = {"authorization": "Bearer sk-usage-unit-client-key"}
+    plan = plan_session("/v1/live/sessions", "", headers, settings, WALL)
+    assert isinstance(plan, SessionPlan)
+    assert plan.model == ""
+    meter = start_meter(plan, settings, T0, WALL, PriceTable())
+    relay = Relay(plan, settings, T0, LimitCounters(), meter)
+    relay.client_connected(T0)
+    relay.upstream_connected(T0 + 0.25)
+    start = json.dumps({"type": "session.start", "session": {"model": "gpt-live-1"}})
+    assert relay.client_text(start, T0 + 0.3) == [SendToUpstream(start)]
+    relay.upstream_frame(event("session.usage.updated", usage={"seconds": 90}), T0 + 90)
+    record = meter.record()
+    assert (record.model, record.endpoint, record.live_seconds) == ("gpt-live-1", "live", 90.0)
+    assert record.cost_usd == pytest.approx(0.075)
