@@ -95,8 +95,10 @@ def command_for(
         # local Pyodide host (tests/worker_host/README.md); its env bindings are the process's
         # upper-case environment variables, as `wrangler dev` vars are.
         bundle = bundle or worker_bundle()
+        # --expose-gc: the host's memory report (SIGUSR2) collects garbage first.
         return [
             "node",
+            "--expose-gc",
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
             *("--entry", str(bundle / "entry.py"), "--root", str(bundle)),
             *("--python-modules", str(worker_python_modules())),

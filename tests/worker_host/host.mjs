@@ -1170,3 +1170,13 @@ server.listen(Number(opts.port), opts.host, () => {
   console.log(`worker-host: listening on ${listenUrl.origin} (ready in ${Math.round(performance.now() - T0)} ms)`);
 });
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(0));
+// SIGUSR2: a full garbage collection (when node runs with --expose-gc), then one line with the
+// process's memory, the Pyodide heap (WebAssembly memory, which only grows) included. Leak checks
+// read it, so that what they compare is live memory rather than where the collector happened to be.
+process.on("SIGUSR2", () => {
+  const collected = typeof globalThis.gc === "function";
+  if (collected) globalThis.gc();
+  const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+  const pyodideHeap = pyodide._module.HEAP8.length;
+  log(`memory ${JSON.stringify({ collected, rss, heapUsed, heapTotal, external, arrayBuffers, pyodideHeap })}`);
+});
