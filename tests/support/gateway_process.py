@@ -102,7 +102,7 @@ def command_for(
             str(ROOT / "tests" / "worker_host" / "host.mjs"),
             *("--entry", str(bundle / "entry.py"), "--root", str(bundle)),
             *("--python-modules", str(worker_python_modules())),
-            *("--cache-dir", str(ROOT / "node_modules" / ".cache" / "worker-host")),
+            *("--cache-dir", str(worker_host_cache())),
             *("--host", "127.0.0.1", "--port", str(port)),
             *host_options(),  # wrangler.toml's [assets] (the playground's files) and Durable Objects
             *(f"--d1={name}={file}" for name, file in (d1 or {}).items()),
@@ -125,6 +125,16 @@ def standalone_command() -> list[str]:
 def worker_python_modules() -> Path:
     """The Worker's packages: python_modules/, or the directory ``WORKER_PYTHON_MODULES`` names."""
     return Path(os.environ.get(WORKER_PYTHON_MODULES) or ROOT / "python_modules")
+
+
+def worker_host_cache() -> Path:
+    """The local host's cache (stdlib snapshot, bytecode), one per set of the Worker's packages: the
+    host mounts every python_modules/ at the same path, and a .pyc checks only its source's mtime and
+    size, so two sets side by side (tests/deps/check.py's ends) sharing one cache could load each
+    other's bytecode (pydantic 2.14.0's version.py beside pydantic-core 2.50.5 once did)."""
+    if os.environ.get(WORKER_PYTHON_MODULES):
+        return Path(os.environ[WORKER_PYTHON_MODULES]).parent / "worker-host-cache"
+    return ROOT / "node_modules" / ".cache" / "worker-host"
 
 
 @functools.cache
